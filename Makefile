@@ -32,9 +32,10 @@ $(STAMP): pyproject.toml binder/requirements.txt requirements-dev.txt | check-py
 	  $(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $@
 
-lab: $(STAMP)
+lab: check-python $(STAMP)
 	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=8888 \
-	  --ServerApp.port_retries=0 notebooks/00-start-here.ipynb
+	  --ServerApp.port_retries=0 $(if $(filter 0,$(shell id -u)),--allow-root) \
+	  notebooks/00-start-here.ipynb
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -52,7 +53,7 @@ unit: $(STAMP)
 notebooks: $(STAMP)
 	$(BIN)/python -m pytest --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg notebooks $(PYTEST_ARGS)
 
-test: lint typecheck scan $(STAMP)
+test: check-python lint typecheck scan $(STAMP)
 	$(BIN)/python -m pytest --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg \
 	  tests notebooks $(PYTEST_ARGS)
 

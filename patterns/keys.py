@@ -219,5 +219,8 @@ def prompt_for_key(
         return key
     if not sys.stdin or (not sys.stdin.isatty() and "ipykernel" not in sys.modules):
         return None
-    entered = getpass.getpass(prompt).strip()
+    try:
+        entered = getpass.getpass(prompt).strip()
+    except (EOFError, NotImplementedError):  # a front end that cannot ask (e.g. nbclient)
+        return None
     return ApiKey(entered) if entered else None

@@ -31,7 +31,9 @@ def execute(path: Path) -> float:
         timeout=180,
         kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},
-        store_widget_state=False,
+        # nbclient's Output-widget capture needs its widget-state table; the state itself is
+        # dropped below, before anything is written.
+        store_widget_state=True,
         record_timing=False,
     )
     started = time.perf_counter()
