@@ -1,0 +1,294 @@
+"""VaultTransitKms: customer keys in HashiCorp Vault or OpenBao's transit engine, via ``hvac``.
+
+Transit does the data-key work server-side: ``datakey/plaintext`` returns a fresh key and its
+wrapped form, ``decrypt`` unwraps it, ``rewrap`` moves it to the newest key version without
+revealing it, ``rotate`` adds versions and ``min_decryption_version`` retires old ones. Keys
+are created with ``derived=true``, so the encryption context feeds Vault's key derivation
+(HKDF) and a wrapped key only opens under the same context.
+
+Transit has no per-key "disabled" switch: in Vault, access is the ACL policy. So
+:meth:`VaultTransitKms.disable_key` rewrites the application token's policy (``app_policy``)
+to deny that key's paths, which Vault enforces on the very next request; ``enable_key``
+grants them back. Give the application a non-root token bound to that policy and keep the
+admin token (``admin_client``) elsewhere. ``destroy_key`` sets ``deletion_allowed`` and
+deletes the key: crypto-shredding.
+
+``hvac`` is imported only by :meth:`VaultTransitKms.connect`, so this package imports
+without it (``pip install 'anthropic-key-patterns[kms]'``).
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import json
+import re
+from typing import Any, Final
+
+from patterns.errors import ConfigurationError, DecryptionError, KmsError
+from patterns.kms.protocol import (
+    DataKey,
+    EncryptionContext,
+    KeyInfo,
+    KeyRef,
+    canonical_context,
+    frame_wrapped,
+    parse_wrapped,
+)
+
+__all__ = ["VaultTransitKms"]
+
+_VERSION_RE: Final = re.compile(r"^vault:v(\d+):")
+_NAME_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_TAMPERED: Final = ("message authentication failed", "invalid ciphertext", "could not decode")
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _key_paths(mount: str, key_id: str) -> list[str]:
+    return [
+        f"{mount}/datakey/plaintext/{key_id}",
+        f"{mount}/decrypt/{key_id}",
+        f"{mount}/rewrap/{key_id}",
+    ]
+
+
+class VaultTransitKms:
+    """A :class:`~patterns.kms.protocol.Kms` backed by a Vault/OpenBao transit mount."""
+
+    backend = "vault"
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        mount: str = "transit",
+        admin_client: Any | None = None,
+        app_policy: str | None = None,
+    ) -> None:
+        """``client`` does the data-key calls (the application's token); ``admin_client``
+        manages keys and the ``app_policy`` ACL (defaults to ``client``)."""
+        self._client = client
+        self._admin = admin_client if admin_client is not None else client
+        self._mount = mount
+        self._app_policy = app_policy
+        self._hvac_errors: tuple[type[BaseException], ...] = ()
+        self._policy_errors: tuple[type[BaseException], ...] = (ValueError, KeyError, TypeError)
+        self._load_error_types()
+
+    @classmethod
+    def connect(
+        cls,
+        url: str,
+        token: str,
+        *,
+        mount: str = "transit",
+        admin_token: str | None = None,
+        app_policy: str | None = None,
+        timeout: float = 5.0,
+    ) -> VaultTransitKms:
+        """Build hvac clients for ``url`` (tokens go in headers, never in the URL)."""
+        try:
+            hvac = importlib.import_module("hvac")
+        except ImportError as error:
+            raise ConfigurationError(
+                "VaultTransitKms needs hvac: pip install 'anthropic-key-patterns[kms]'"
+            ) from error
+        client = hvac.Client(url=url, token=token, timeout=timeout)
+        admin = hvac.Client(url=url, token=admin_token, timeout=timeout) if admin_token else None
+        return cls(client, mount=mount, admin_client=admin, app_policy=app_policy)
+
+    def _load_error_types(self) -> None:
+        try:
+            exceptions = importlib.import_module("hvac.exceptions")
+            requests = importlib.import_module("requests")
+        except ImportError:  # pragma: no cover - a client object implies hvac is installed
+            return
+        self._hvac_errors = (exceptions.VaultError, requests.RequestException)
+        self._policy_errors = (*self._hvac_errors, ValueError, KeyError, TypeError)
+
+    # -- error mapping ---------------------------------------------------------------------
+    def _call(self, what: str, key_id: str, function: Any, **kwargs: Any) -> dict[str, Any]:
+        """Run one hvac call and turn its failures into our two error classes.
+
+        Vault's own messages are not passed on: they can quote request details, and the
+        caller needs the failure class and the fix, not the server's wording.
+        """
+        try:
+            response = function(mount_point=self._mount, **kwargs)
+        except self._hvac_errors as failure:
+            kind = type(failure).__name__
+            text = str(failure).lower()
+            if kind == "Forbidden":
+                raise KmsError(
+                    f"Vault denied {what} with key {key_id!r}: the key is disabled for this "
+                    "application (its policy denies it) or the token lacks permission"
+                ) from None
+            if kind == "InvalidRequest" and any(marker in text for marker in _TAMPERED):
+                raise DecryptionError(
+                    "cannot decrypt: the wrapped data key was modified or the encryption "
+                    "context differs from the one it was created with"
+                ) from None
+            if "too old" in text:
+                raise KmsError(
+                    f"key {key_id!r}: this version is below min_decryption_version; rewrap "
+                    "data before retiring a version"
+                ) from None
+            if "not found" in text or kind == "InvalidPath":
+                raise KmsError(
+                    f"Vault has no transit key {key_id!r} (never created, or destroyed)"
+                ) from None
+            if kind in {"ConnectionError", "Timeout", "ConnectTimeout", "VaultDown"}:
+                raise KmsError(
+                    f"Vault is unreachable during {what}; refusing to continue"
+                ) from None
+            raise KmsError(f"Vault refused {what} with key {key_id!r} ({kind})") from None
+        return dict(response.get("data") or {}) if isinstance(response, dict) else {}
+
+    # -- policy ------------------------------------------------------------------------------
+    def _set_access(self, key_id: str, allowed: bool) -> None:
+        if self._app_policy is None:
+            raise KmsError(
+                "Vault transit has no per-key disable switch: configure app_policy (the ACL "
+                "policy of the application's token) so that disable_key can revoke access"
+            )
+        sys = self._admin.sys
+        try:
+            current = sys.read_policy(name=self._app_policy)
+            rules = json.loads(current["data"]["rules"])
+        except self._policy_errors:
+            rules = {"path": {}}
+        paths = rules.setdefault("path", {})
+        for path in _key_paths(self._mount, key_id):
+            paths[path] = {"capabilities": ["update"] if allowed else ["deny"]}
+        try:
+            sys.create_or_update_policy(name=self._app_policy, policy=rules)
+        except self._hvac_errors:
+            raise KmsError(f"cannot update Vault policy {self._app_policy!r}") from None
+
+    def _access_allowed(self, key_id: str) -> bool:
+        if self._app_policy is None:
+            return True
+        try:
+            rules = json.loads(self._admin.sys.read_policy(name=self._app_policy)["data"]["rules"])
+        except self._policy_errors:
+            return False
+        grant = rules.get("path", {}).get(_key_paths(self._mount, key_id)[0], {})
+        return "deny" not in grant.get("capabilities", ["deny"])
+
+    # -- the Kms protocol ------------------------------------------------------------------------
+    def create_key(self, name: str) -> str:
+        if not isinstance(name, str) or not _NAME_RE.match(name):
+            raise ConfigurationError("a key name is 1-64 letters, digits, '.', '_' or '-'")
+        transit = self._admin.secrets.transit
+        self._call(
+            "create_key", name, transit.create_key, name=name, derived=True, key_type="aes256-gcm96"
+        )
+        if self._app_policy is not None:
+            self._set_access(name, True)
+        return name
+
+    def _native(self, wrapped: bytes) -> tuple[KeyRef, str]:
+        ref, native = parse_wrapped(wrapped)
+        try:
+            return ref, native.decode("ascii")
+        except UnicodeDecodeError:
+            raise DecryptionError("cannot decrypt: the wrapped data key is malformed") from None
+
+    def _frame(self, key_id: str, ciphertext: str) -> bytes:
+        match = _VERSION_RE.match(ciphertext)
+        version = int(match.group(1)) if match else None
+        return frame_wrapped(KeyRef(key_id, version), ciphertext.encode("ascii"))
+
+    def generate_data_key(self, key_id: str, context: EncryptionContext) -> DataKey:
+        derivation = _b64(canonical_context(context))
+        data = self._call(
+            "generate_data_key",
+            key_id,
+            self._client.secrets.transit.generate_data_key,
+            name=key_id,
+            key_type="plaintext",
+            context=derivation,
+        )
+        plaintext = base64.b64decode(data["plaintext"])
+        return DataKey(plaintext, self._frame(key_id, str(data["ciphertext"])))
+
+    def decrypt_data_key(self, wrapped: bytes, context: EncryptionContext) -> bytes:
+        derivation = _b64(canonical_context(context))
+        ref, ciphertext = self._native(wrapped)
+        data = self._call(
+            "decrypt_data_key",
+            ref.key_id,
+            self._client.secrets.transit.decrypt_data,
+            name=ref.key_id,
+            ciphertext=ciphertext,
+            context=derivation,
+        )
+        return base64.b64decode(data["plaintext"])
+
+    def rewrap_data_key(self, wrapped: bytes, context: EncryptionContext) -> bytes:
+        derivation = _b64(canonical_context(context))
+        ref, ciphertext = self._native(wrapped)
+        data = self._call(
+            "rewrap_data_key",
+            ref.key_id,
+            self._client.secrets.transit.rewrap_data,
+            name=ref.key_id,
+            ciphertext=ciphertext,
+            context=derivation,
+        )
+        return self._frame(ref.key_id, str(data["ciphertext"]))
+
+    def rotate_key(self, key_id: str) -> int | None:
+        if not self._access_allowed(key_id):
+            raise KmsError(f"customer key {key_id!r} is disabled; enable it to rotate it")
+        self._call("rotate_key", key_id, self._admin.secrets.transit.rotate_key, name=key_id)
+        return self.key_info(key_id).latest_version
+
+    def set_min_decryption_version(self, key_id: str, version: int) -> None:
+        """Refuse data keys wrapped by versions below ``version`` (enforced by Vault)."""
+        transit = self._admin.secrets.transit
+        self._call(
+            "configure",
+            key_id,
+            transit.update_key_configuration,
+            name=key_id,
+            min_decryption_version=version,
+        )
+
+    def disable_key(self, key_id: str) -> None:
+        self.key_info(key_id)  # unknown keys fail clearly
+        self._set_access(key_id, False)
+
+    def enable_key(self, key_id: str) -> None:
+        self.key_info(key_id)
+        self._set_access(key_id, True)
+
+    def destroy_key(self, key_id: str) -> None:
+        transit = self._admin.secrets.transit
+        self._call(
+            "destroy_key",
+            key_id,
+            transit.update_key_configuration,
+            name=key_id,
+            deletion_allowed=True,
+        )
+        self._call("destroy_key", key_id, transit.delete_key, name=key_id)
+        if self._app_policy is not None:
+            self._set_access(key_id, False)
+
+    def key_info(self, key_id: str) -> KeyInfo:
+        data = self._call("key_info", key_id, self._admin.secrets.transit.read_key, name=key_id)
+        return KeyInfo(
+            key_id=key_id,
+            name=str(data.get("name", key_id)),
+            latest_version=int(data["latest_version"]),
+            min_decryption_version=int(data["min_decryption_version"]),
+            enabled=self._access_allowed(key_id),
+            backend=self.backend,
+        )
+
+    def __repr__(self) -> str:
+        return f"VaultTransitKms(mount={self._mount!r}, app_policy={self._app_policy!r})"

@@ -1,0 +1,154 @@
+"""Backend specifics: Vault/OpenBao policy and versions, AWS error mapping, lazy imports,
+and failing closed when a KMS is unreachable."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError  # type: ignore[import-untyped]
+
+from patterns.errors import ConfigurationError, DecryptionError, KmsError
+from patterns.kms import AwsKms, VaultTransitKms, rewrap, seal, unseal
+from patterns.kms.aws import aws_error
+from tests.kms_servers import (
+    APP_POLICY,
+    BaoServer,
+    MotoServer,
+    free_port,
+    moto_kms_server,
+    openbao_dev_server,
+)
+
+CONTEXT = {"tenant": "acme", "user": "u-1"}
+_names = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def openbao() -> Iterator[BaoServer]:
+    with openbao_dev_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def moto() -> Iterator[MotoServer]:
+    with moto_kms_server() as server:
+        yield server
+
+
+def vault(server: BaoServer, *, app_policy: str | None = APP_POLICY) -> VaultTransitKms:
+    return VaultTransitKms.connect(
+        server.url, server.app_token, admin_token=server.root_token, app_policy=app_policy
+    )
+
+
+def test_vault_min_decryption_version_is_enforced_by_the_server(openbao: BaoServer) -> None:
+    kms = vault(openbao)
+    key_id = kms.create_key(f"backend-{os.getpid()}-{next(_names)}")
+    old = seal("value", kms, key_id, CONTEXT)
+    kms.rotate_key(key_id)
+    new = rewrap(old, kms, CONTEXT)
+    kms.set_min_decryption_version(key_id, 2)
+    with pytest.raises(KmsError, match="min_decryption_version"):
+        unseal(old, kms, CONTEXT)
+    assert unseal(new, kms, CONTEXT) == "value"
+    assert kms.key_info(key_id).min_decryption_version == 2
+
+
+def test_vault_disable_needs_an_app_policy(openbao: BaoServer) -> None:
+    kms = vault(openbao, app_policy=None)
+    key_id = kms.create_key(f"backend-{os.getpid()}-{next(_names)}")
+    with pytest.raises(KmsError, match="app_policy"):
+        kms.disable_key(key_id)
+
+
+def test_vault_root_token_is_not_stopped_by_policy_so_the_app_needs_its_own(
+    openbao: BaoServer,
+) -> None:
+    """Why the app token matters: a root token ignores ACL policies, so 'disable' by
+    policy only binds an application that runs with its own, non-root token."""
+    admin = VaultTransitKms.connect(openbao.url, openbao.root_token, app_policy=APP_POLICY)
+    key_id = admin.create_key(f"backend-{os.getpid()}-{next(_names)}")
+    sealed = seal("value", admin, key_id, CONTEXT)
+    admin.disable_key(key_id)
+    assert unseal(sealed, admin, CONTEXT) == "value"
+    with pytest.raises(KmsError, match="disabled"):
+        unseal(sealed, vault(openbao), CONTEXT)
+
+
+def test_vault_unreachable_fails_closed() -> None:
+    kms = VaultTransitKms.connect(f"http://127.0.0.1:{free_port()}", "token", timeout=1)
+    with pytest.raises(KmsError, match="unreachable"):
+        kms.generate_data_key("k", CONTEXT)
+
+
+def test_aws_unreachable_fails_closed() -> None:
+    kms = AwsKms.connect(
+        region="us-east-1",
+        endpoint_url=f"http://127.0.0.1:{free_port()}",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    with pytest.raises(KmsError, match="unreachable"):
+        kms.generate_data_key("k", CONTEXT)
+
+
+def client_error(code: str) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": "AWS wording"}}, "Decrypt")
+
+
+@pytest.mark.parametrize(
+    ("code", "expected", "words"),
+    [
+        ("InvalidCiphertextException", DecryptionError, "modified"),
+        ("IncorrectKeyException", DecryptionError, "another key"),
+        ("DisabledException", KmsError, "disabled or pending deletion"),
+        ("KMSInvalidStateException", KmsError, "disabled or pending deletion"),
+        ("NotFoundException", KmsError, "has no key"),
+        ("AccessDeniedException", KmsError, "key policy"),
+        ("ThrottlingException", KmsError, "ThrottlingException"),
+    ],
+)
+def test_aws_errors_map_to_our_classes(code: str, expected: type[Exception], words: str) -> None:
+    """Real AWS KMS enforces key states that moto does not; this pins how AwsKms reports them."""
+    error = aws_error(client_error(code), "decrypt_data_key", "key-1")
+    assert isinstance(error, expected)
+    assert words in str(error)
+    assert "AWS wording" not in str(error)
+
+
+def test_aws_connection_errors_are_unreachable() -> None:
+    error = aws_error(EndpointConnectionError(endpoint_url="http://x"), "decrypt", None)
+    assert isinstance(error, KmsError)
+    assert "unreachable" in str(error)
+
+
+def test_aws_key_info_counts_rotations(moto: MotoServer) -> None:
+    kms = AwsKms(moto.client())
+    key_id = kms.create_key(f"backend-{os.getpid()}-{next(_names)}")
+    assert kms.key_info(key_id).latest_version == 1
+    assert kms.rotate_key(key_id) == 2
+    with pytest.raises(ConfigurationError):
+        kms.create_key("bad name!")
+
+
+def test_the_package_imports_without_hvac_or_boto3() -> None:
+    code = (
+        "import sys; sys.modules['hvac'] = None; sys.modules['boto3'] = None\n"
+        "from patterns.kms import VaultTransitKms, AwsKms, LocalKms\n"
+        "from patterns.errors import ConfigurationError\n"
+        "for connect in (lambda: VaultTransitKms.connect('http://127.0.0.1:1', 't'),\n"
+        "                lambda: AwsKms.connect(region='us-east-1')):\n"
+        "    try:\n"
+        "        connect()\n"
+        "    except ConfigurationError as error:\n"
+        "        print('ok', 'pip install' in str(error))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.split() == ["ok", "True", "ok", "True"]
