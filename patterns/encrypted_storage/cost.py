@@ -33,7 +33,11 @@ __all__ = [
     "PUBLISHED_RATES",
     "PasswordSpace",
     "PublishedRate",
+    "Tradeoff",
+    "assess",
     "attacker_guesses_per_second",
+    "crack_curve",
+    "describe_params",
     "expected_crack_seconds",
     "format_duration",
     "measure_unlock_seconds",
@@ -166,3 +170,90 @@ def measure_unlock_seconds(
 def unlock_seconds_on_device(params: Pbkdf2Params, iterations_per_second: float) -> float:
     """Unlock time for PBKDF2 on a device whose PBKDF2-HMAC-SHA256 speed is known."""
     return params.iterations / iterations_per_second
+
+
+def describe_params(params: KdfParams) -> str:
+    """A short human label, e.g. ``PBKDF2-HMAC-SHA256, 600,000 iterations``."""
+    if isinstance(params, Pbkdf2Params):
+        return f"PBKDF2-HMAC-SHA256, {params.iterations:,} iterations"
+    if isinstance(params, ScryptParams):
+        mib = params.memory_bytes // (1024 * 1024)
+        exponent = params.n.bit_length() - 1
+        return f"scrypt N=2^{exponent}, r={params.r}, p={params.p} ({mib} MiB)"
+    return f"Argon2id {params.memory_kib // 1024} MiB, t={params.iterations}, p={params.lanes}"
+
+
+@dataclass(frozen=True, slots=True)
+class Tradeoff:
+    """One point of the trade-off: the user's unlock time against the attacker's search."""
+
+    params: KdfParams
+    space: PasswordSpace
+    gpus: int
+    guesses_per_second: float | None
+    rate_source: str
+    unlock_seconds: float | None = None
+
+    @property
+    def crack_seconds(self) -> float | None:
+        """Average time for the attacker to find the password, or None without a rate."""
+        if self.guesses_per_second is None:
+            return None
+        return expected_crack_seconds(self.space.bits, self.guesses_per_second)
+
+    def as_text(self) -> str:
+        """The trade-off in four lines (times measured here use the ``N.NN s`` form)."""
+        unlock = (
+            f"{self.unlock_seconds:.2f} s (measured once on this machine)"
+            if self.unlock_seconds is not None
+            else "not measured"
+        )
+        lines = [f"KDF: {describe_params(self.params)}", f"unlock: {unlock}"]
+        if self.guesses_per_second is None:
+            lines.append(f"attacker: no published rate for {self.params.name}; enter one")
+        else:
+            lines.append(
+                f"attacker: {self.gpus:,} GPU(s), {self.guesses_per_second:,.0f} guesses per "
+                f"second ({self.rate_source})"
+            )
+            seconds = self.crack_seconds
+            assert seconds is not None
+            lines.append(
+                f"password: {self.space.label} ({self.space.bits} bits): found on average in "
+                f"{format_duration(seconds)}"
+            )
+        return "\n".join(lines)
+
+
+def assess(
+    params: KdfParams,
+    space: PasswordSpace,
+    *,
+    gpus: int = 1,
+    rate_override: float | None = None,
+    unlock_seconds: float | None = None,
+) -> Tradeoff:
+    """Combine KDF parameters, a password space and an attacker into a :class:`Tradeoff`."""
+    rate = attacker_guesses_per_second(params, gpus=gpus, rate_override=rate_override)
+    if rate_override is not None:
+        source = "your figure"
+    elif params.name in PUBLISHED_RATES:
+        published = PUBLISHED_RATES[params.name]
+        source = f"{published.gpu}, {published.source.split(' (')[0]}, {published.date}, scaled"
+    else:
+        source = "none"
+    return Tradeoff(params, space, gpus, rate, source, unlock_seconds)
+
+
+def crack_curve(
+    params: KdfParams,
+    bits: tuple[float, ...],
+    *,
+    gpus: int = 1,
+    rate_override: float | None = None,
+) -> list[tuple[float, float]]:
+    """(bits, average crack seconds) points for a plot; empty without a rate."""
+    rate = attacker_guesses_per_second(params, gpus=gpus, rate_override=rate_override)
+    if rate is None:
+        return []
+    return [(b, expected_crack_seconds(b, rate)) for b in bits]
