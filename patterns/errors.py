@@ -13,11 +13,13 @@ __all__ = [
     "ConfigurationError",
     "DecryptionError",
     "InvalidKeyError",
+    "InvalidRequestError",
     "KmsError",
     "PatternError",
     "ServingError",
     "StoreUnavailable",
     "TokenRejected",
+    "TokenScopeError",
 ]
 
 
@@ -31,6 +33,10 @@ class ConfigurationError(PatternError):
 
 class InvalidKeyError(PatternError, ValueError):
     """A value offered as an API key is empty or malformed (the message never repeats it)."""
+
+
+class InvalidRequestError(PatternError, ValueError):
+    """A caller's parameters are out of bounds; the message names the parameter and limit."""
 
 
 class DecryptionError(PatternError):
@@ -47,6 +53,10 @@ class KmsError(PatternError):
 
 class TokenRejected(PatternError):
     """A temporary token is unknown, expired, revoked or used up."""
+
+
+class TokenScopeError(TokenRejected):
+    """A valid temporary token was used outside its scope (model, max_tokens)."""
 
 
 class StoreUnavailable(PatternError):

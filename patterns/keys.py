@@ -43,7 +43,7 @@ KeyKind = Literal["api03", "admin01", "oat01", "ort01"]
 #: pass, and every fake key in this project carries one in its body.
 FAKE_MARKERS: Final = ("DEMO", "TEST", "FAKE", "EXAMPLE", "CANARY")
 
-_PREFIX_RE: Final = re.compile(r"^sk-ant-[a-z]+[0-9]{2}-")
+_PREFIX_RE: Final = re.compile(r"^(?:sk-ant-[a-z]+[0-9]{2}-|akp_[a-z]+_)")
 _BODY_LENGTH: Final = 93  # characters between the prefix and the trailing "AA" (api03/admin01)
 _ALLOWED_RE: Final = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII, no spaces or controls
 _TAIL: Final = 4  # characters of the key's end shown in a fingerprint display
@@ -124,7 +124,10 @@ class ApiKey:
     def kind(self) -> str:
         """The key's kind from its prefix (``api03``, ``admin01``, ...) or ``"unknown"``."""
         match = _PREFIX_RE.match(self._value)
-        return match.group(0)[len("sk-ant-") : -1] if match else "unknown"
+        if not match:
+            return "unknown"
+        prefix = match.group(0)
+        return prefix[len("sk-ant-") : -1] if prefix.startswith("sk-ant-") else prefix[:-1]
 
     @property
     def is_fake(self) -> bool:

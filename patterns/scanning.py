@@ -81,6 +81,11 @@ RULES: Final[tuple[Rule, ...]] = (
         rf"{_BEFORE}sk-ant-ort01-{_BODY}{{40,}}",
     ),
     Rule(
+        "patterns-temporary-token",
+        "Temporary token minted by this project's token proxy (akp_tmp_)",
+        rf"{_BEFORE}akp_tmp_{_BODY}{{43}}{_AFTER}",
+    ),
+    Rule(
         "anthropic-key-like",
         "Truncated, extended or unknown-version Anthropic secret (sk-ant-...)",
         rf"{_BEFORE}sk-ant-[a-z]+[0-9]{{2}}-{_BODY}{{20,}}",

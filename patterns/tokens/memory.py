@@ -1,0 +1,94 @@
+"""The in-process token store: the default for notebooks, tests and a single server.
+
+Expired records are dropped lazily from a heap ordered by expiry, on every write and
+redemption: no timer per token (the guide's ``setTimeout`` per token leaks timers and dies
+with the process), and O(log n) work per operation.
+"""
+
+from __future__ import annotations
+
+import heapq
+import threading
+
+from patterns.tokens.model import Rejection, TokenRecord
+
+__all__ = ["MemoryTokenStore"]
+
+
+class MemoryTokenStore:
+    """Token records in a dict behind one lock. Not shared between processes: use
+    :class:`~patterns.tokens.redis_store.RedisTokenStore` behind a load balancer."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._records: dict[str, TokenRecord] = {}  # token hash -> record
+        self._by_id: dict[str, str] = {}  # token id -> token hash
+        self._by_user: dict[str, set[str]] = {}  # user id -> token ids
+        self._expiry: list[tuple[float, str]] = []  # (expires_at, token hash)
+
+    def add(self, token_hash: str, record: TokenRecord, now: float) -> None:
+        with self._lock:
+            self._drop_expired(now)
+            self._records[token_hash] = record
+            self._by_id[record.token_id] = token_hash
+            self._by_user.setdefault(record.user_id, set()).add(record.token_id)
+            heapq.heappush(self._expiry, (record.expires_at, token_hash))
+
+    def consume(
+        self, token_hash: str, now: float, model: str | None, max_tokens: int | None
+    ) -> TokenRecord | Rejection:
+        """Check and count one use in a single step; return the updated record or why not."""
+        with self._lock:
+            record = self._records.get(token_hash)
+            result: TokenRecord | Rejection
+            if record is None:
+                result = "unknown"
+            else:
+                reason = record.check(now, model, max_tokens)
+                result = record.consumed() if reason is None else reason
+                if reason is None:
+                    self._records[token_hash] = record.consumed()
+            self._drop_expired(now)  # after the check, so an expired token says "expired"
+            return result
+
+    def get(self, token_id: str) -> TokenRecord | None:
+        with self._lock:
+            token_hash = self._by_id.get(token_id)
+            return self._records.get(token_hash) if token_hash else None
+
+    def revoke(self, token_id: str) -> bool:
+        with self._lock:
+            return self._revoke(token_id)
+
+    def revoke_user(self, user_id: str) -> int:
+        with self._lock:
+            return sum(self._revoke(token_id) for token_id in self._by_user.pop(user_id, set()))
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._records)
+
+    def dump(self) -> dict[str, dict[str, str]]:
+        """Everything the store holds, as an attacker with a memory dump would see it."""
+        with self._lock:
+            return {h: record.to_fields() for h, record in self._records.items()}
+
+    def _revoke(self, token_id: str) -> bool:
+        token_hash = self._by_id.get(token_id)
+        record = self._records.get(token_hash) if token_hash else None
+        if token_hash is None or record is None or record.revoked:
+            return False
+        self._records[token_hash] = TokenRecord.from_fields({**record.to_fields(), "revoked": "1"})
+        return True
+
+    def _drop_expired(self, now: float) -> None:
+        while self._expiry and self._expiry[0][0] <= now:
+            _, token_hash = heapq.heappop(self._expiry)
+            record = self._records.pop(token_hash, None)
+            if record is not None:
+                self._by_id.pop(record.token_id, None)
+                ids = self._by_user.get(record.user_id)
+                if ids is not None:
+                    ids.discard(record.token_id)
+                    if not ids:
+                        del self._by_user[record.user_id]

@@ -1,0 +1,171 @@
+"""A token store in Redis, shared by every proxy replica.
+
+Each redemption is one round trip: a Lua script checks revocation, expiry, uses and scope and
+counts the use in the same server-side step, so 200 concurrent requests on a token with 100
+uses get exactly 100 grants, whichever replicas they reach. Redis drops a record when its TTL
+runs out (no timers anywhere); the script also compares the caller's clock with the record's
+expiry, so an injected clock works the same against Redis as in memory.
+
+If Redis cannot be reached, every call raises :class:`~patterns.errors.StoreUnavailable` and
+the proxy refuses requests: a token that cannot be checked is not accepted.
+
+Keys: ``{ns}:t:{sha256}`` (hash: the record), ``{ns}:id:{token_id}`` (the token's hash, for
+revocation) and ``{ns}:u:{user_id}`` (set of token ids). The revocation scripts build key
+names inside Lua, so this layout suits a single Redis or a replicated primary, not Cluster.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Final, cast
+
+from patterns.errors import ConfigurationError, StoreUnavailable
+from patterns.tokens.model import Rejection, TokenRecord
+
+if TYPE_CHECKING:
+    import redis
+
+__all__ = ["RedisTokenStore"]
+
+_ADD: Final = """
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[1])
+redis.call('SADD', KEYS[3], ARGV[3])
+if redis.call('PTTL', KEYS[3]) < tonumber(ARGV[1]) then
+  redis.call('PEXPIRE', KEYS[3], ARGV[1])
+end
+return 1
+"""
+
+# Same rules, same order as TokenRecord.check.
+_CONSUME: Final = """
+local fields = redis.call('HGETALL', KEYS[1])
+if #fields == 0 then return {'unknown'} end
+local r = {}
+for i = 1, #fields, 2 do r[fields[i]] = fields[i + 1] end
+if r.revoked == '1' then return {'revoked'} end
+if tonumber(ARGV[1]) >= tonumber(r.expires_at) then return {'expired'} end
+if tonumber(r.uses) >= tonumber(r.max_uses) then return {'exhausted'} end
+if r.models ~= '' then
+  local allowed = false
+  for _, m in ipairs(cjson.decode(r.models)) do
+    if ARGV[2] ~= '' and m == ARGV[2] then allowed = true end
+  end
+  if not allowed then return {'model'} end
+end
+if r.max_tokens ~= '' and ARGV[3] ~= '' and tonumber(ARGV[3]) > tonumber(r.max_tokens) then
+  return {'max_tokens'}
+end
+r.uses = tostring(redis.call('HINCRBY', KEYS[1], 'uses', 1))
+local out = {'ok'}
+for k, v in pairs(r) do out[#out + 1] = k; out[#out + 1] = v end
+return out
+"""
+
+_REVOKE_ONE: Final = """
+local function revoke(ns, token_id)
+  local h = redis.call('GET', ns .. ':id:' .. token_id)
+  if not h then return 0 end
+  local key = ns .. ':t:' .. h
+  if redis.call('HGET', key, 'revoked') ~= '0' then return 0 end
+  redis.call('HSET', key, 'revoked', '1')
+  return 1
+end
+"""
+
+_REVOKE: Final = _REVOKE_ONE + "return revoke(ARGV[1], ARGV[2])"
+
+_REVOKE_USER: Final = (
+    _REVOKE_ONE
+    + """
+local count = 0
+for _, token_id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  count = count + revoke(ARGV[1], token_id)
+end
+redis.call('DEL', KEYS[1])
+return count
+"""
+)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class RedisTokenStore:
+    """Token records in Redis. ``RedisTokenStore.from_url("redis://127.0.0.1:6379/0")``."""
+
+    def __init__(self, client: redis.Redis, *, namespace: str = "akp:tokens") -> None:
+        self._client = client
+        self._ns = namespace
+        self._add = client.register_script(_ADD)
+        self._consume = client.register_script(_CONSUME)
+        self._revoke = client.register_script(_REVOKE)
+        self._revoke_user = client.register_script(_REVOKE_USER)
+
+    @classmethod
+    def from_url(
+        cls, url: str, *, namespace: str = "akp:tokens", timeout: float = 2.0
+    ) -> RedisTokenStore:
+        """Connect lazily to ``url`` with short timeouts, so an outage fails fast."""
+        try:
+            import redis
+        except ImportError:  # pragma: no cover - the [redis] extra
+            raise ConfigurationError(
+                "RedisTokenStore needs the redis package: "
+                "pip install 'anthropic-key-patterns[redis]'"
+            ) from None
+        client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        return cls(client, namespace=namespace)
+
+    def _call(self, script: Any, keys: list[str], args: list[Any]) -> Any:
+        import redis
+
+        try:
+            return script(keys=keys, args=args)
+        except redis.RedisError as error:
+            raise StoreUnavailable(
+                "the token store (Redis) cannot be reached; requests are refused until it "
+                f"is back ({type(error).__name__})"
+            ) from None
+
+    def add(self, token_hash: str, record: TokenRecord, now: float) -> None:
+        ttl_ms = max(1, int((record.expires_at - now) * 1000))
+        fields = [item for pair in record.to_fields().items() for item in pair]
+        keys = [
+            f"{self._ns}:t:{token_hash}",
+            f"{self._ns}:id:{record.token_id}",
+            f"{self._ns}:u:{record.user_id}",
+        ]
+        self._call(self._add, keys, [ttl_ms, token_hash, record.token_id, *fields])
+
+    def consume(
+        self, token_hash: str, now: float, model: str | None, max_tokens: int | None
+    ) -> TokenRecord | Rejection:
+        args = [repr(now), model or "", "" if max_tokens is None else str(max_tokens)]
+        reply = self._call(self._consume, [f"{self._ns}:t:{token_hash}"], args)
+        status = _text(reply[0])
+        if status != "ok":
+            return cast(Rejection, status)
+        pairs = [_text(item) for item in reply[1:]]
+        return TokenRecord.from_fields(dict(zip(pairs[::2], pairs[1::2], strict=True)))
+
+    def get(self, token_id: str) -> TokenRecord | None:
+        import redis
+
+        try:
+            token_hash = self._client.get(f"{self._ns}:id:{token_id}")
+            if token_hash is None:
+                return None
+            raw = self._client.hgetall(f"{self._ns}:t:{_text(token_hash)}")
+        except redis.RedisError:
+            raise StoreUnavailable("the token store (Redis) cannot be reached") from None
+        if not raw:
+            return None
+        return TokenRecord.from_fields({_text(k): _text(v) for k, v in raw.items()})
+
+    def revoke(self, token_id: str) -> bool:
+        return bool(self._call(self._revoke, [], [self._ns, token_id]))
+
+    def revoke_user(self, user_id: str) -> int:
+        return int(self._call(self._revoke_user, [f"{self._ns}:u:{user_id}"], [self._ns]))
