@@ -1,16 +1,39 @@
 """Command line: ``python -m patterns <command>`` (also installed as ``patterns``).
 
 Commands:
-  scan PATH...   find Anthropic secrets in files and notebooks (exit 1 on findings)
+  scan PATH...      find Anthropic secrets in files and notebooks (exit 1 on findings)
+  serve TARGET      run a server in the foreground (``serve upstream``: the API stand-in)
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
+from typing import Final
 
 from patterns import scanning
+
+#: ``serve`` targets: name -> (module, help). Each module defines ``add_arguments(parser)``
+#: and ``run(args) -> int``; adding a server (``bff``, ``token-proxy``) is one line here.
+SERVE_TARGETS: Final[dict[str, tuple[str, str]]] = {
+    "upstream": ("patterns.upstream.cli", "the local stand-in for the Anthropic API"),
+}
+
+
+def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    serve = commands.add_parser(
+        "serve",
+        help="run a server in the foreground",
+        description="Run one of the suite's servers on loopback until interrupted.",
+    )
+    targets = serve.add_subparsers(dest="target", required=True, metavar="TARGET")
+    for name, (module_name, text) in SERVE_TARGETS.items():
+        module = importlib.import_module(module_name)
+        target = targets.add_parser(name, help=text, description=text)
+        module.add_arguments(target)
+        target.set_defaults(handler=module.run)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     scanning.add_scan_arguments(scan)
     scan.set_defaults(handler=scanning.run_scan)
+    _add_serve(commands)
     return parser
 
 
