@@ -15,6 +15,8 @@ from botocore.exceptions import ClientError, EndpointConnectionError  # type: ig
 from patterns.errors import ConfigurationError, DecryptionError, KmsError
 from patterns.kms import AwsKms, VaultTransitKms, rewrap, seal, unseal
 from patterns.kms.aws import aws_error
+from patterns.kms.environment import aws_from_environment, vault_from_environment
+from patterns.kms.explorer import backend_tour
 from tests.kms_servers import (
     APP_POLICY,
     BaoServer,
@@ -152,3 +154,45 @@ def test_the_package_imports_without_hvac_or_boto3() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.split() == ["ok", "True", "ok", "True"]
+
+
+def test_environment_selects_nothing_by_default() -> None:
+    assert vault_from_environment({}) is None
+    assert aws_from_environment({}) is None
+    assert vault_from_environment({"VAULT_ADDR": "http://x", "VAULT_TOKEN": "t"}) is None
+
+
+def test_the_tour_runs_on_openbao_from_environment_variables(openbao: BaoServer) -> None:
+    kms = vault_from_environment(
+        {
+            "PATTERNS_VAULT_ADDR": openbao.url,
+            "PATTERNS_VAULT_TOKEN": openbao.app_token,
+            "PATTERNS_VAULT_ADMIN_TOKEN": openbao.root_token,
+            "PATTERNS_VAULT_APP_POLICY": APP_POLICY,
+        }
+    )
+    assert kms is not None
+    lines = backend_tour(kms, f"tour-{os.getpid()}-{next(_names)}")
+    assert lines[1].endswith("match=True")
+    assert lines[2:] == [
+        "wrong tenant: refused (DecryptionError)",
+        "rotated to version 2; rewrapped to 2",
+        "after rewrap: readable",
+        "key disabled: refused (KmsError)",
+        "key enabled again: readable",
+    ]
+
+
+def test_the_tour_runs_on_moto_from_environment_variables(
+    moto: MotoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    kms = aws_from_environment(
+        {"PATTERNS_AWS_KMS_REGION": "us-east-1", "PATTERNS_AWS_KMS_ENDPOINT": moto.url}
+    )
+    assert kms is not None
+    lines = backend_tour(kms, f"tour-{os.getpid()}-{next(_names)}")
+    assert lines[2] == "wrong tenant: refused (DecryptionError)"
+    assert lines[3] == "rotated to version 2; rewrapped to None"
+    assert lines[5] == "key disabled: readable"  # moto does not enforce DisableKey; AWS does

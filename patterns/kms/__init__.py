@@ -9,7 +9,8 @@
 Modules: :mod:`.protocol` (the ``Kms`` contract), :mod:`.envelope` (seal/unseal/rewrap),
 :mod:`.audit` (hash-chained audit log), :mod:`.caching` (optional data-key cache),
 :mod:`.local`, :mod:`.vault` and :mod:`.aws` (backends; hvac and boto3 are imported lazily),
-:mod:`.explorer` (the model behind the notebook's key-hierarchy widget).
+:mod:`.explorer` (the model behind the notebook's key-hierarchy widget) and
+:mod:`.environment` (choose a real KMS from ``PATTERNS_*`` variables).
 """
 
 from __future__ import annotations

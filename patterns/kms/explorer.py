@@ -18,9 +18,9 @@ from patterns.keys import demo_key
 from patterns.kms.audit import AuditedKms, AuditLog, verify_audit_log
 from patterns.kms.envelope import describe_sealed, rewrap, seal, unseal_api_key
 from patterns.kms.local import LocalKms
-from patterns.kms.protocol import EncryptionContext
+from patterns.kms.protocol import EncryptionContext, Kms
 
-__all__ = ["ACTIONS", "KeyHierarchyExplorer", "SecretRow"]
+__all__ = ["ACTIONS", "KeyHierarchyExplorer", "SecretRow", "backend_tour"]
 
 #: The actions the explorer offers, in the order the widget shows them.
 ACTIONS = ("rotate", "rewrap_all", "disable", "enable", "destroy")
@@ -122,3 +122,38 @@ class KeyHierarchyExplorer:
             lines.append(f"{row.user:<8} {row.fingerprint:<18} {wrapped_by:<11} {mark}")
         lines.append(str(verify_audit_log(self.audit_path)))
         return "\n".join(lines)
+
+
+def backend_tour(
+    kms: Kms, key_name: str, *, tenant: str = "acme", user: str = "alice"
+) -> list[str]:
+    """Run the notebook's story against any backend and describe each step in one line.
+
+    Create a key, seal a demo key, unseal it, try the wrong context, rotate, rewrap, disable,
+    try again, enable. Lines name outcomes, never secrets, so they can be printed.
+    """
+    context = {"tenant": tenant, "user": user}
+    key = demo_key(f"tour-{user}")
+    lines = [f"backend {kms.backend}: created key {key_name!r}"]
+    key_id = kms.create_key(key_name)
+    sealed = seal(key, kms, key_id, context)
+    opened = unseal_api_key(sealed, kms, context)
+    lines.append(f"sealed and unsealed {opened.fingerprint}: match={opened == key}")
+
+    def attempt(label: str, value: str, attempt_context: EncryptionContext) -> None:
+        try:
+            unseal_api_key(value, kms, attempt_context)
+            lines.append(f"{label}: readable")
+        except PatternError as failure:
+            lines.append(f"{label}: refused ({type(failure).__name__})")
+
+    attempt("wrong tenant", sealed, {**context, "tenant": "evil"})
+    version = kms.rotate_key(key_id)
+    moved = rewrap(sealed, kms, context)
+    lines.append(f"rotated to version {version}; rewrapped to {describe_sealed(moved).version}")
+    attempt("after rewrap", moved, context)
+    kms.disable_key(key_id)
+    attempt("key disabled", moved, context)
+    kms.enable_key(key_id)
+    attempt("key enabled again", moved, context)
+    return lines
