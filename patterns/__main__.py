@@ -19,6 +19,7 @@ from patterns import scanning
 #: and ``run(args) -> int``; adding a server (``bff``, ``token-proxy``) is one line here.
 SERVE_TARGETS: Final[dict[str, tuple[str, str]]] = {
     "upstream": ("patterns.upstream.cli", "the local stand-in for the Anthropic API"),
+    "token-proxy": ("patterns.tokens.cli", "the proxy that accepts temporary tokens"),
 }
 
 

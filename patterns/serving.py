@@ -10,8 +10,10 @@ redacting filter of :mod:`patterns.scanning`.
 from __future__ import annotations
 
 import socket
+import sys
 import threading
 import time
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Final
 
@@ -19,7 +21,7 @@ import uvicorn
 
 from patterns.errors import ServingError
 
-__all__ = ["BackgroundServer", "free_port", "log_config", "serve"]
+__all__ = ["BackgroundServer", "free_port", "log_config", "run_in_foreground", "serve"]
 
 _START_TIMEOUT: Final = 15.0
 _STOP_TIMEOUT: Final = 10.0
@@ -201,3 +203,49 @@ class BackgroundServer:
 def serve(app: Any, **options: Any) -> BackgroundServer:
     """Start ``app`` in the background and return the running server (stop it when done)."""
     return BackgroundServer(app, **options).start()
+
+
+def run_in_foreground(
+    app: Any,
+    *,
+    name: str,
+    host: str,
+    port: int,
+    banner: Sequence[str] = (),
+    log_level: str = "warning",
+) -> int:
+    """Serve ``app`` until interrupted, for the ``python -m patterns serve`` commands.
+
+    Binds and listens *before* printing ``<name> on http://host:port`` (and the banner), so
+    a script that reads the first line and connects at once is queued rather than refused.
+    Returns 2 with a clear message when the address is taken.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        print(
+            f"{name}: cannot listen on {host}:{port} ({error.strerror}); "
+            "pass --port 0 for a free port",
+            file=sys.stderr,
+        )
+        return 2
+    sock.listen(128)
+    bound = sock.getsockname()[1]
+    shown_host = f"[{host}]" if ":" in host else host
+    if host not in {"127.0.0.1", "::1", "localhost"}:
+        print(f"warning: {name} is listening beyond loopback", flush=True)
+    print(f"{name} on http://{shown_host}:{bound}", flush=True)
+    for line in banner:
+        print(line, flush=True)
+    config = uvicorn.Config(
+        app,
+        log_level=log_level,
+        log_config=log_config(log_level),
+        access_log=log_level != "warning",
+    )
+    uvicorn.Server(config).run(sockets=[sock])
+    return 0

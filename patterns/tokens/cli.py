@@ -1,0 +1,82 @@
+"""``python -m patterns serve token-proxy``: the temporary-token proxy in the foreground.
+
+Secrets come from the environment only (a command line is visible to every user of the
+machine): ``ANTHROPIC_API_KEY`` is the organisation key the proxy forwards with, and
+``PATTERNS_TOKEN_ISSUER_SECRET`` guards ``POST /tokens``. Only fingerprints are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from patterns.errors import PatternError
+from patterns.keys import ApiKey, demo_key, key_from_environment
+from patterns.serving import run_in_foreground
+from patterns.tokens.memory import MemoryTokenStore
+from patterns.tokens.proxy import ProxySettings, create_app
+from patterns.tokens.redis_store import RedisTokenStore
+from patterns.tokens.service import TokenService, TokenStore
+
+__all__ = ["DEFAULT_PORT", "ISSUER_VARIABLE", "add_arguments", "run"]
+
+DEFAULT_PORT = 8430
+ISSUER_VARIABLE = "PATTERNS_TOKEN_ISSUER_SECRET"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare the options of ``serve token-proxy``."""
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (0 picks one)")
+    parser.add_argument(
+        "--upstream",
+        default="http://127.0.0.1:8420",
+        metavar="URL",
+        help="the Messages API to forward to (default: the local stand-in)",
+    )
+    parser.add_argument("--redis", metavar="URL", help="share tokens through Redis")
+    parser.add_argument("--ttl", type=float, default=900.0, help="default token lifetime (s)")
+    parser.add_argument("--max-uses", type=int, default=100, help="default uses per token")
+    parser.add_argument(
+        "--use-demo-key",
+        action="store_true",
+        help='forward with demo_key("upstream"), the key the local stand-in accepts',
+    )
+    parser.add_argument("--log-level", default="warning", choices=("debug", "info", "warning"))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Configure from the environment and serve; exit status 2 on a configuration error."""
+    try:
+        key = demo_key("upstream") if args.use_demo_key else key_from_environment()
+        if key is None:
+            raise PatternError(
+                "set ANTHROPIC_API_KEY to the key the proxy forwards with, or pass "
+                "--use-demo-key against the local stand-in"
+            )
+        issuer = os.environ.get(ISSUER_VARIABLE, "").strip()
+        if not issuer:
+            raise PatternError(f"set {ISSUER_VARIABLE} to a random secret of 32+ characters")
+        settings = ProxySettings(
+            upstream_url=args.upstream, api_keys={"default": key}, issuer_secret=ApiKey(issuer)
+        )
+        store: TokenStore = (
+            RedisTokenStore.from_url(args.redis) if args.redis else MemoryTokenStore()
+        )
+        service = TokenService(store, ttl=args.ttl, max_uses=args.max_uses)
+    except PatternError as error:
+        print(f"serve token-proxy: {error}", file=sys.stderr)
+        return 2
+    banner = [
+        f"forwarding to {args.upstream} with {key}",
+        f"token store: {'Redis' if args.redis else 'memory (this process only)'}",
+    ]
+    return run_in_foreground(
+        create_app(service, settings),
+        name="Temporary-token proxy",
+        host=args.host,
+        port=args.port,
+        banner=banner,
+        log_level=args.log_level,
+    )

@@ -1,0 +1,306 @@
+"""The token proxy: a Messages API endpoint that accepts temporary tokens in place of a key.
+
+Clients keep the official SDK and change two arguments: ``base_url`` (this proxy) and
+``api_key`` (a temporary token from ``POST /tokens``). For each call the proxy redeems the
+token (scope check and use count in one atomic step), swaps in the organisation's real key,
+and forwards the request, streaming the answer back chunk by chunk. Errors use the Anthropic
+envelope, so the SDK raises ``AuthenticationError`` for a bad token and
+``PermissionDeniedError`` for a request outside the token's scope.
+
+Minting and revocation sit behind an issuer secret: in the guide's diagram that is the auth
+service, which signs users in and then asks this proxy for a token on their behalf.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import secrets
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import anyio.to_thread
+import httpx
+from fastapi import Depends, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.background import BackgroundTask
+
+from patterns.errors import (
+    ConfigurationError,
+    InvalidRequestError,
+    StoreUnavailable,
+    TokenRejected,
+    TokenScopeError,
+)
+from patterns.keys import ApiKey
+from patterns.tokens.model import Grant
+from patterns.tokens.service import TokenService
+from patterns.upstream.envelope import UpstreamError, error_json
+
+__all__ = ["ProxySettings", "create_app"]
+
+log = logging.getLogger("patterns.tokens.proxy")
+
+_FORWARDED_REQUEST_HEADERS: Final = frozenset(
+    {"content-type", "accept", "accept-encoding", "anthropic-version", "anthropic-beta"}
+)
+_FORWARDED_RESPONSE_HEADERS: Final = frozenset(
+    {"content-type", "content-encoding", "request-id", "retry-after", "x-should-retry"}
+)
+_NO_STORE: Final = {"cache-control": "no-store"}
+
+
+@dataclass(frozen=True, slots=True)
+class ProxySettings:
+    """How the proxy reaches the API and which secrets it holds.
+
+    ``api_keys`` maps a key reference (a token's ``key_ref``) to a real key, so the
+    organisation key can be rolled over without touching any token.
+    """
+
+    upstream_url: str
+    api_keys: Mapping[str, ApiKey]
+    issuer_secret: ApiKey
+    max_body_bytes: int = 4 * 1024 * 1024
+    timeout: float = 600.0
+    max_connections: int = 64
+    extra_client_options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.api_keys:
+            raise ConfigurationError("the token proxy needs at least one API key to forward with")
+        if len(self.issuer_secret.reveal()) < 32:
+            raise ConfigurationError(
+                "the issuer secret must have at least 32 characters; generate one with "
+                "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+
+
+class MintRequest(BaseModel):
+    """``POST /tokens``: who the token is for, and its limits (defaults from the service)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: str = Field(min_length=1, max_length=256)
+    ttl_seconds: float | None = Field(default=None, gt=0)
+    max_uses: int | None = Field(default=None, ge=1)
+    models: list[str] | None = None
+    max_tokens: int | None = Field(default=None, ge=1)
+
+
+def _request_id() -> str:
+    return "req_proxy_" + secrets.token_hex(12)
+
+
+def _error(status: int, message: str, request_id: str | None = None) -> Response:
+    rid = request_id or _request_id()
+    body = error_json(UpstreamError(status, message), rid)
+    headers = {"request-id": rid, **_NO_STORE}
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+def _rfc3339(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _presented_token(request: Request) -> str:
+    token = request.headers.get("x-api-key")
+    if token is None:
+        scheme, _, value = request.headers.get("authorization", "").partition(" ")
+        token = value.strip() if scheme.lower() == "bearer" else ""
+    return token.strip()
+
+
+def create_app(
+    service: TokenService,
+    settings: ProxySettings,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> FastAPI:
+    """Build the proxy. ``transport`` replaces the HTTP transport to the upstream (tests)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        limits = httpx.Limits(
+            max_connections=settings.max_connections,
+            max_keepalive_connections=settings.max_connections,
+        )
+        async with httpx.AsyncClient(
+            base_url=settings.upstream_url,
+            transport=transport,
+            timeout=httpx.Timeout(settings.timeout, connect=10.0),
+            limits=limits,
+            **settings.extra_client_options,
+        ) as client:
+            app.state.client = client
+            yield
+
+    app = FastAPI(
+        title="Temporary-token proxy",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.service = service
+
+    @app.exception_handler(UpstreamError)
+    async def refused(request: Request, error: UpstreamError) -> Response:
+        return _error(error.status, error.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, error: RequestValidationError) -> Response:
+        fields = ", ".join(".".join(str(p) for p in e["loc"][1:]) for e in error.errors())
+        return _error(400, f"invalid request: check {fields or 'the body'}")
+
+    @app.exception_handler(StoreUnavailable)
+    async def store_down(request: Request, error: StoreUnavailable) -> Response:
+        log.error("token store unavailable: refusing the request")
+        return _error(500, "the token service is unavailable; try again shortly")
+
+    _add_issuer_routes(app, service, settings)
+    _add_message_routes(app, service, settings)
+    return app
+
+
+def _add_issuer_routes(app: FastAPI, service: TokenService, settings: ProxySettings) -> None:
+    """``POST /tokens`` and the two revocation routes, behind the issuer secret."""
+
+    def require_issuer(request: Request) -> None:
+        scheme, _, value = request.headers.get("authorization", "").partition(" ")
+        expected = settings.issuer_secret.reveal().encode()
+        if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), expected):
+            raise UpstreamError(401, "a valid issuer secret is required (Authorization: Bearer)")
+
+    issuer = [Depends(require_issuer)]
+
+    @app.post("/tokens", status_code=201, dependencies=issuer)
+    async def mint(body: MintRequest) -> Response:
+        try:
+            minted = await anyio.to_thread.run_sync(
+                lambda: service.mint(
+                    body.user_id,
+                    ttl=body.ttl_seconds,
+                    max_uses=body.max_uses,
+                    models=body.models,
+                    max_tokens=body.max_tokens,
+                )
+            )
+        except InvalidRequestError as error:
+            raise UpstreamError(400, str(error)) from None
+        log.info("minted %s for user %s", minted.token_id, minted.user_id)
+        payload = {
+            "token": minted.token,
+            "token_id": minted.token_id,
+            "user_id": minted.user_id,
+            "expires_at": _rfc3339(minted.expires_at),
+            "max_uses": minted.max_uses,
+            "models": list(minted.models) if minted.models is not None else None,
+            "max_tokens": minted.max_tokens,
+        }
+        return JSONResponse(payload, status_code=201, headers=_NO_STORE)
+
+    @app.delete("/tokens/{token_id}", status_code=204, dependencies=issuer)
+    async def revoke(token_id: str) -> Response:
+        if not await anyio.to_thread.run_sync(service.revoke, token_id):
+            raise UpstreamError(404, f"no live token with id {token_id!r}")
+        log.info("revoked %s", token_id)
+        return Response(status_code=204)
+
+    @app.delete("/users/{user_id}/tokens", dependencies=issuer)
+    async def revoke_user(user_id: str) -> Response:
+        count = await anyio.to_thread.run_sync(service.revoke_user, user_id)
+        log.info("revoked %d tokens of user %s", count, user_id)
+        return JSONResponse({"revoked": count}, headers=_NO_STORE)
+
+
+async def _read_json(request: Request, limit: int) -> tuple[bytes, dict[str, Any]]:
+    declared = request.headers.get("content-length", "0")
+    if declared.isdigit() and int(declared) > limit:
+        raise UpstreamError(413, "request body too large for this proxy")
+    body = await request.body()
+    if len(body) > limit:
+        raise UpstreamError(413, "request body too large for this proxy")
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        payload = None
+    if not isinstance(payload, dict):
+        raise UpstreamError(400, "the body must be a JSON object")
+    return body, payload
+
+
+def _scope_of(payload: dict[str, Any], *, generates: bool) -> tuple[str | None, int | None]:
+    """The model and max_tokens a request asks for, as the token's scope check needs them."""
+    model = payload.get("model")
+    max_tokens = payload.get("max_tokens") if generates else None
+    if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int)):
+        raise UpstreamError(400, "max_tokens: must be an integer")
+    return (model if isinstance(model, str) else None), max_tokens
+
+
+async def _redeem(service: TokenService, token: str, model: str | None, limit: int | None) -> Grant:
+    try:
+        return await anyio.to_thread.run_sync(
+            lambda: service.redeem(token, model=model, max_tokens=limit)
+        )
+    except TokenScopeError as error:
+        log.warning("scope violation (%s)", getattr(error, "reason", "?"))
+        raise UpstreamError(403, str(error)) from None
+    except TokenRejected as error:
+        log.info("token rejected (%s)", getattr(error, "reason", "?"))
+        raise UpstreamError(401, str(error)) from None
+
+
+async def _send(client: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
+    try:
+        return await client.send(request, stream=True)
+    except httpx.TimeoutException:
+        raise UpstreamError(504, "the upstream API did not answer in time") from None
+    except httpx.TransportError:
+        raise UpstreamError(500, "the upstream API could not be reached") from None
+
+
+def _add_message_routes(app: FastAPI, service: TokenService, settings: ProxySettings) -> None:
+    """``/v1/messages`` and ``/v1/messages/count_tokens``: redeem, swap the key, forward."""
+
+    async def forward(request: Request, path: str, *, generates: bool) -> Response:
+        body, payload = await _read_json(request, settings.max_body_bytes)
+        model, max_tokens = _scope_of(payload, generates=generates)
+        grant = await _redeem(service, _presented_token(request), model, max_tokens)
+        key = settings.api_keys.get(grant.key_ref)
+        if key is None:
+            log.error("no API key configured for key_ref %s", grant.key_ref)
+            raise UpstreamError(500, "the proxy is misconfigured; contact its operator")
+        headers = {k: v for k, v in request.headers.items() if k in _FORWARDED_REQUEST_HEADERS}
+        headers["x-api-key"] = key.reveal()
+        client: httpx.AsyncClient = request.app.state.client
+        upstream = await _send(
+            client, client.build_request("POST", path, content=body, headers=headers)
+        )
+        answer_headers = {
+            k: v for k, v in upstream.headers.items() if k.lower() in _FORWARDED_RESPONSE_HEADERS
+        }
+        answer_headers["akp-token-remaining-uses"] = str(grant.remaining)
+        answer_headers["akp-token-expires-at"] = _rfc3339(grant.expires_at)
+        answer_headers.update(_NO_STORE)
+        return StreamingResponse(
+            upstream.aiter_raw(),
+            status_code=upstream.status_code,
+            headers=answer_headers,
+            background=BackgroundTask(upstream.aclose),
+        )
+
+    @app.post("/v1/messages")
+    async def messages(request: Request) -> Response:
+        return await forward(request, "/v1/messages", generates=True)
+
+    @app.post("/v1/messages/count_tokens")
+    async def count_tokens(request: Request) -> Response:
+        return await forward(request, "/v1/messages/count_tokens", generates=False)

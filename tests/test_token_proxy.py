@@ -1,0 +1,299 @@
+"""The token proxy over real HTTP: the official SDK with a temporary token, scope and
+expiry errors mapped to the SDK's classes, streaming passthrough, issuer-guarded minting,
+fail-closed behaviour, and a canary organisation key that never leaves the proxy."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import anthropic
+import httpx
+import pytest
+
+from patterns.keys import ApiKey, canary_key
+from patterns.serving import BackgroundServer, free_port
+from patterns.tokens import MemoryTokenStore, TokenService
+from patterns.tokens.proxy import ProxySettings, create_app
+from patterns.upstream import RateLimits, UpstreamSettings
+from patterns.upstream import create_app as create_upstream
+
+MODEL = "claude-haiku-4-5"
+ORG_KEY = canary_key()
+ISSUER = ApiKey("issuer-secret-for-tests-" + "x" * 16)
+ROOMY = RateLimits(100_000, 10_000_000, 10_000_000)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_900_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[BackgroundServer]:
+    settings = UpstreamSettings(api_keys=(ORG_KEY,), limits=ROOMY)
+    with BackgroundServer(create_upstream(settings)) as server:
+        yield server
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def proxy(upstream: BackgroundServer, clock: Clock) -> Iterator[tuple[str, TokenService]]:
+    service = TokenService(MemoryTokenStore(), ttl=600, max_uses=3, clock=clock)
+    settings = ProxySettings(upstream.url, {"default": ORG_KEY}, ISSUER)
+    with BackgroundServer(create_app(service, settings)) as server:
+        yield server.url, service
+
+
+def mint(url: str, **body: object) -> dict[str, object]:
+    response = httpx.post(
+        f"{url}/tokens",
+        json={"user_id": "alice", **body},
+        headers={"authorization": f"Bearer {ISSUER.reveal()}"},
+    )
+    assert response.status_code == 201, response.text
+    assert response.headers["cache-control"] == "no-store"
+    return response.json()  # type: ignore[no-any-return]
+
+
+def sdk(url: str, token: object) -> anthropic.Anthropic:
+    return anthropic.Anthropic(base_url=url, api_key=str(token), max_retries=0)
+
+
+def ask(client: anthropic.Anthropic, model: str = MODEL, max_tokens: int = 64) -> str:
+    message = client.messages.create(
+        model=model, max_tokens=max_tokens, messages=[{"role": "user", "content": "Hello"}]
+    )
+    return message.content[0].text  # type: ignore[union-attr]
+
+
+def test_the_official_sdk_works_with_a_temporary_token(proxy: tuple[str, TokenService]) -> None:
+    url, _ = proxy
+    minted = mint(url)
+    client = sdk(url, minted["token"])
+    raw = client.messages.with_raw_response.create(
+        model=MODEL, max_tokens=64, messages=[{"role": "user", "content": "Hello"}]
+    )
+    assert raw.headers["akp-token-remaining-uses"] == "2"
+    assert raw.headers["request-id"]
+    assert raw.parse().content
+    assert (
+        client.messages.count_tokens(
+            model=MODEL, messages=[{"role": "user", "content": "Hello"}]
+        ).input_tokens
+        > 0
+    )
+
+
+def test_used_up_and_expired_tokens_raise_authentication_error(
+    proxy: tuple[str, TokenService], clock: Clock
+) -> None:
+    url, _ = proxy
+    client = sdk(url, mint(url, max_uses=1)["token"])
+    ask(client)
+    with pytest.raises(anthropic.AuthenticationError, match="used up"):
+        ask(client)
+    later = sdk(url, mint(url, ttl_seconds=30)["token"])
+    ask(later)
+    clock.now += 30
+    with pytest.raises(anthropic.AuthenticationError):
+        ask(later)
+
+
+def test_scope_violations_raise_permission_denied(proxy: tuple[str, TokenService]) -> None:
+    url, service = proxy
+    minted = mint(url, models=[MODEL], max_tokens=100)
+    client = sdk(url, minted["token"])
+    with pytest.raises(anthropic.PermissionDeniedError):
+        ask(client, model="claude-opus-4-1")
+    with pytest.raises(anthropic.PermissionDeniedError):
+        ask(client, max_tokens=101)
+    ask(client, max_tokens=100)
+    status = service.status(str(minted["token_id"]))
+    assert status is not None
+    assert status.uses == 1  # refusals consumed nothing
+
+
+def test_streaming_passes_through(proxy: tuple[str, TokenService]) -> None:
+    url, _ = proxy
+    client = sdk(url, mint(url)["token"])
+    with client.messages.stream(
+        model=MODEL, max_tokens=64, messages=[{"role": "user", "content": "Stream"}]
+    ) as stream:
+        chunks = list(stream.text_stream)
+        final = stream.get_final_message()
+    assert len(chunks) > 1
+    assert "".join(chunks) == final.content[0].text  # type: ignore[union-attr]
+
+
+def test_bad_tokens_and_no_tokens(proxy: tuple[str, TokenService]) -> None:
+    url, _ = proxy
+    with pytest.raises(anthropic.AuthenticationError):
+        ask(sdk(url, "akp_tmp_" + "Q" * 43))
+    with pytest.raises(anthropic.AuthenticationError):
+        ask(sdk(url, ORG_KEY.reveal()))  # the real key is not a token here
+    response = httpx.post(f"{url}/v1/messages", json={"model": MODEL})
+    assert response.status_code == 401
+    assert response.json()["error"]["type"] == "authentication_error"
+
+
+def test_minting_needs_the_issuer_secret(proxy: tuple[str, TokenService]) -> None:
+    url, _ = proxy
+    for headers in ({}, {"authorization": "Bearer wrong"}, {"authorization": ISSUER.reveal()}):
+        response = httpx.post(f"{url}/tokens", json={"user_id": "mallory"}, headers=headers)
+        assert response.status_code == 401
+        assert response.json()["type"] == "error"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"user_id": ""}, {"user_id": "a", "max_uses": 0}, {"user_id": "a", "extra": 1}],
+)
+def test_minting_validates_its_body(
+    proxy: tuple[str, TokenService], body: dict[str, object]
+) -> None:
+    url, _ = proxy
+    response = httpx.post(
+        f"{url}/tokens", json=body, headers={"authorization": f"Bearer {ISSUER.reveal()}"}
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_revocation_routes(proxy: tuple[str, TokenService]) -> None:
+    url, _ = proxy
+    auth = {"authorization": f"Bearer {ISSUER.reveal()}"}
+    one, two, three = mint(url), mint(url), mint(url, user_id="bob")
+    assert httpx.delete(f"{url}/tokens/{one['token_id']}", headers=auth).status_code == 204
+    assert httpx.delete(f"{url}/tokens/{one['token_id']}", headers=auth).status_code == 404
+    with pytest.raises(anthropic.AuthenticationError):
+        ask(sdk(url, one["token"]))
+    revoked = httpx.delete(f"{url}/users/alice/tokens", headers=auth)
+    assert revoked.json() == {"revoked": 1}
+    with pytest.raises(anthropic.AuthenticationError):
+        ask(sdk(url, two["token"]))
+    assert ask(sdk(url, three["token"]))
+    assert httpx.delete(f"{url}/users/alice/tokens").status_code == 401
+
+
+def test_oversize_and_malformed_bodies(proxy: tuple[str, TokenService]) -> None:
+    url, _ = proxy
+    headers = {"x-api-key": str(mint(url)["token"]), "anthropic-version": "2023-06-01"}
+    big = httpx.post(f"{url}/v1/messages", content=b"{" + b" " * (5 * 1024 * 1024), headers=headers)
+    assert big.status_code == 413
+    assert big.json()["error"]["type"] == "request_too_large"
+    for content in (b"not json", b"[1, 2]"):
+        bad = httpx.post(f"{url}/v1/messages", content=content, headers=headers)
+        assert bad.status_code == 400
+    wrong_type = httpx.post(
+        f"{url}/v1/messages", json={"model": MODEL, "max_tokens": "9"}, headers=headers
+    )
+    assert wrong_type.status_code == 400
+
+
+def test_upstream_down_is_an_api_error(clock: Clock) -> None:
+    service = TokenService(MemoryTokenStore(), clock=clock)
+    settings = ProxySettings(f"http://127.0.0.1:{free_port()}", {"default": ORG_KEY}, ISSUER)
+    with BackgroundServer(create_app(service, settings)) as server:
+        client = sdk(server.url, service.mint("alice").token)
+        with pytest.raises(anthropic.InternalServerError, match="could not be reached"):
+            ask(client)
+
+
+def test_redis_down_fails_closed(upstream: BackgroundServer) -> None:
+    from patterns.tokens import RedisTokenStore
+
+    store = RedisTokenStore.from_url(f"redis://127.0.0.1:{free_port()}/0", timeout=0.3)
+    settings = ProxySettings(upstream.url, {"default": ORG_KEY}, ISSUER)
+    with BackgroundServer(create_app(TokenService(store), settings)) as server:
+        response = httpx.post(
+            f"{server.url}/v1/messages",
+            json={"model": MODEL, "max_tokens": 5, "messages": []},
+            headers={"x-api-key": "akp_tmp_" + "D" * 43},
+        )
+        assert response.status_code == 500
+        assert "unavailable" in response.json()["error"]["message"]
+        minted = httpx.post(
+            f"{server.url}/tokens",
+            json={"user_id": "alice"},
+            headers={"authorization": f"Bearer {ISSUER.reveal()}"},
+        )
+        assert minted.status_code == 500
+
+
+def test_the_organisation_key_never_leaves_the_proxy(
+    proxy: tuple[str, TokenService],
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    url, _ = proxy
+    seen: list[str] = []
+    with caplog.at_level(logging.DEBUG):
+        minted = mint(url, max_uses=2)
+        headers = {"x-api-key": str(minted["token"]), "anthropic-version": "2023-06-01"}
+        body = {"model": MODEL, "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]}
+        for payload in (body, {**body, "stream": True}, body, {"model": "nope"}):
+            response = httpx.post(f"{url}/v1/messages", json=payload, headers=headers)
+            seen += [response.text, repr(dict(response.headers))]
+    captured = capfd.readouterr()
+    everything = "\n".join([*seen, caplog.text, captured.out, captured.err])
+    assert ORG_KEY.reveal() not in everything
+    assert str(minted["token"]) not in caplog.text + captured.out + captured.err
+
+
+def _start_proxy_process(upstream_url: str, redis_url: str) -> tuple[subprocess.Popen[str], str]:
+    env = {
+        **os.environ,
+        "ANTHROPIC_API_KEY": ORG_KEY.reveal(),
+        "PATTERNS_TOKEN_ISSUER_SECRET": ISSUER.reveal(),
+    }
+    command = [sys.executable, "-m", "patterns", "serve", "token-proxy", "--port", "0"]
+    command += ["--upstream", upstream_url, "--redis", redis_url]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    first = process.stdout.readline().strip()
+    assert first.startswith("Temporary-token proxy on http://127.0.0.1:"), first
+    banner = process.stdout.readline()
+    assert ORG_KEY.reveal() not in banner
+    assert ORG_KEY.fingerprint in banner
+    return process, first.rsplit(" ", 1)[1]
+
+
+@pytest.mark.timeout(120)
+def test_two_proxy_processes_sharing_redis_grant_exactly_max_uses(
+    upstream: BackgroundServer, redis_url: str
+) -> None:
+    processes = [_start_proxy_process(upstream.url, redis_url) for _ in range(2)]
+    try:
+        urls = [url for _, url in processes]
+        minted = mint(urls[0], max_uses=100)
+        headers = {"x-api-key": str(minted["token"]), "anthropic-version": "2023-06-01"}
+        body = {"model": MODEL, "max_tokens": 8, "messages": [{"role": "user", "content": "x"}]}
+
+        async def burst() -> list[int]:
+            limits = httpx.Limits(max_connections=100)
+            async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+                calls = [
+                    client.post(f"{urls[i % 2]}/v1/messages", json=body, headers=headers)
+                    for i in range(200)
+                ]
+                return [r.status_code for r in await asyncio.gather(*calls)]
+
+        statuses = asyncio.run(burst())
+        assert statuses.count(200) == 100
+        assert statuses.count(401) == 100
+    finally:
+        for process, _ in processes:
+            process.terminate()
+            process.wait(timeout=10)
