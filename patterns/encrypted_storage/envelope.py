@@ -22,7 +22,6 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Final
 
-from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from patterns.encrypted_storage.kdf import (
@@ -234,7 +233,8 @@ def decrypt_api_key(
     """Open an envelope and return the API key, or raise the one :class:`DecryptionError`.
 
     The KDF parameters are checked against ``policy.limits`` before any derivation, so a
-    hostile envelope costs at most what the limits allow.
+    hostile envelope costs at most what the limits allow. (A ``password`` that is not a
+    ``str`` is a programming error and raises TypeError.)
     """
     secret = _password_bytes(password)
     info = inspect_envelope(envelope, policy)
@@ -242,7 +242,7 @@ def decrypt_api_key(
         key = derive_key(info.kdf, secret, info.salt)
         plaintext = AESGCM(key).decrypt(info.iv, info.ciphertext, _aad(associated_data))
         return plaintext.decode("utf-8")
-    except (InvalidTag, ValueError, MemoryError):
+    except Exception:  # InvalidTag, bad UTF-8, or a KDF the local OpenSSL lacks: fail closed
         raise DecryptionError(DECRYPTION_FAILED) from None
 
 
@@ -298,7 +298,11 @@ def reencrypt(
     kdf: KdfName | None = None,
     policy: Policy = DEFAULT_POLICY,
 ) -> str:
-    """Migrate an envelope to the policy's current parameters, keeping the password."""
+    """Migrate an envelope to the policy's current parameters, keeping the password.
+
+    A password shorter than ``policy.min_password_length`` cannot be kept: the
+    ConfigurationError asks the caller to have the user choose a new one (change_password).
+    """
     return change_password(
         envelope, password, password, associated_data=associated_data, kdf=kdf, policy=policy
     )

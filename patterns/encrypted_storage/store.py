@@ -9,6 +9,9 @@ survives a power cut. Files are created with mode 0600 in a directory of mode 07
 
 The store refuses values that contain a plaintext API key (real or fake): storing the key in
 clear text is the mistake this whole pattern exists to prevent.
+
+Concurrent writers from several processes never corrupt the file, but the last one wins (like
+``localStorage`` across tabs); put a lock around read-modify-write if that matters to you.
 """
 
 from __future__ import annotations
