@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from patterns.errors import KmsError
+from patterns.errors import ConfigurationError, KmsError
 from patterns.keys import canary_key
-from patterns.kms import AuditedKms, AuditLog, LocalKms, read_audit_log, seal, unseal
+from patterns.kms import AuditedKms, AuditLog, CachingKms, LocalKms, read_audit_log, seal, unseal
 from patterns.kms.audit import GENESIS, _line_hash, verify_audit_log
 
 CONTEXT = {"tenant": "acme", "user": "u-1"}
@@ -173,3 +173,20 @@ def test_reopening_continues_the_chain(tmp_path: Path) -> None:
     )
     assert verify_audit_log(path).ok
     assert read_audit_log(path)[-1]["seq"] == 9
+
+
+def test_retiring_versions_is_audited_and_unsupported_backends_say_so(tmp_path: Path) -> None:
+    audited, path, _ = build(tmp_path)
+    audited.enable_key("k")
+    audited.set_min_decryption_version("k", 2)
+    assert read_audit_log(path)[-1]["operation"] == "set_min_decryption_version"
+    no_versions = AuditedKms(
+        CachingKms(
+            LocalKms(tmp_path / "k2.json", master_key=os.urandom(32)), max_age=1, max_uses=1
+        ),
+        AuditLog(tmp_path / "audit2.jsonl"),
+        actor="web",
+    )
+    with pytest.raises(ConfigurationError, match="no minimum decryption version"):
+        no_versions.set_min_decryption_version("k", 1)
+    assert read_audit_log(tmp_path / "audit2.jsonl")[-1]["outcome"] == "denied"

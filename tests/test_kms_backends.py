@@ -196,3 +196,28 @@ def test_the_tour_runs_on_moto_from_environment_variables(
     assert lines[2] == "wrong tenant: refused (DecryptionError)"
     assert lines[3] == "rotated to version 2; rewrapped to None"
     assert lines[5] == "key disabled: readable"  # moto does not enforce DisableKey; AWS does
+
+
+def test_vault_refuses_to_rewrite_a_policy_it_cannot_parse(openbao: BaoServer) -> None:
+    """Fail closed: overwriting an unreadable policy would drop every other key's grants."""
+    import hvac  # type: ignore[import-untyped]
+
+    admin = hvac.Client(url=openbao.url, token=openbao.root_token)
+    name = f"hcl-policy-{next(_names)}"
+    hcl = 'path "secret/*" { capabilities = ["read"] }'
+    admin.sys.create_or_update_policy(name=name, policy=hcl)
+    kms = VaultTransitKms.connect(openbao.url, openbao.root_token, app_policy=name)
+    key_id = f"backend-{os.getpid()}-{next(_names)}"
+    with pytest.raises(KmsError, match="not a JSON policy"):
+        kms.create_key(key_id)
+    assert admin.sys.read_policy(name=name)["data"]["rules"] == hcl
+    assert kms.key_info(key_id).enabled is False  # unknown access reads as not usable
+
+
+def test_vault_creates_a_missing_app_policy(openbao: BaoServer) -> None:
+    name = f"fresh-policy-{next(_names)}"
+    kms = VaultTransitKms.connect(openbao.url, openbao.root_token, app_policy=name)
+    key_id = kms.create_key(f"backend-{os.getpid()}-{next(_names)}")
+    assert kms.key_info(key_id).enabled is True
+    kms.disable_key(key_id)
+    assert kms.key_info(key_id).enabled is False

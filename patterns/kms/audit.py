@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from patterns.errors import KmsError, PatternError
+from patterns.errors import ConfigurationError, KmsError, PatternError
 from patterns.kms.protocol import DataKey, EncryptionContext, KeyInfo, Kms, parse_wrapped
 from patterns.scanning import find_secrets
 
@@ -306,6 +306,16 @@ class AuditedKms:
     def destroy_key(self, key_id: str) -> None:
         with self._audited("destroy_key", key_id, None, None):
             self._kms.destroy_key(key_id)
+
+    def set_min_decryption_version(self, key_id: str, version: int) -> None:
+        """Retire key versions below ``version`` (LocalKms, Vault); audited like the rest."""
+        setter = getattr(self._kms, "set_min_decryption_version", None)
+        with self._audited("set_min_decryption_version", key_id, version, None):
+            if setter is None:
+                raise ConfigurationError(
+                    f"the {self._kms.backend} backend has no minimum decryption version"
+                )
+            setter(key_id, version)
 
     def key_info(self, key_id: str) -> KeyInfo:
         return self._kms.key_info(key_id)

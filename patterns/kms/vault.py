@@ -75,7 +75,8 @@ class VaultTransitKms:
         self._mount = mount
         self._app_policy = app_policy
         self._hvac_errors: tuple[type[BaseException], ...] = ()
-        self._policy_errors: tuple[type[BaseException], ...] = (ValueError, KeyError, TypeError)
+        self._transport_errors: tuple[type[BaseException], ...] = ()
+        self._missing_policy: tuple[type[BaseException], ...] = ()
         self._load_error_types()
 
     @classmethod
@@ -106,8 +107,9 @@ class VaultTransitKms:
             requests = importlib.import_module("requests")
         except ImportError:  # pragma: no cover - a client object implies hvac is installed
             return
+        self._transport_errors = (requests.RequestException, exceptions.VaultDown)
         self._hvac_errors = (exceptions.VaultError, requests.RequestException)
-        self._policy_errors = (*self._hvac_errors, ValueError, KeyError, TypeError)
+        self._missing_policy = (exceptions.InvalidPath,)
 
     # -- error mapping ---------------------------------------------------------------------
     def _call(self, what: str, key_id: str, function: Any, **kwargs: Any) -> dict[str, Any]:
@@ -121,6 +123,10 @@ class VaultTransitKms:
         except self._hvac_errors as failure:
             kind = type(failure).__name__
             text = str(failure).lower()
+            if isinstance(failure, self._transport_errors):
+                raise KmsError(
+                    f"Vault is unreachable during {what}; refusing to continue"
+                ) from None
             if kind == "Forbidden":
                 raise KmsError(
                     f"Vault denied {what} with key {key_id!r}: the key is disabled for this "
@@ -140,31 +146,48 @@ class VaultTransitKms:
                 raise KmsError(
                     f"Vault has no transit key {key_id!r} (never created, or destroyed)"
                 ) from None
-            if kind in {"ConnectionError", "Timeout", "ConnectTimeout", "VaultDown"}:
-                raise KmsError(
-                    f"Vault is unreachable during {what}; refusing to continue"
-                ) from None
             raise KmsError(f"Vault refused {what} with key {key_id!r} ({kind})") from None
         return dict(response.get("data") or {}) if isinstance(response, dict) else {}
 
     # -- policy ------------------------------------------------------------------------------
+    def _read_policy(self) -> dict[str, Any]:
+        """Return the app policy's rules; a policy that does not exist yet is empty.
+
+        Any other failure raises: rewriting a policy we could not read would drop the grants
+        of every other key, so this fails closed instead.
+        """
+        try:
+            response = self._admin.sys.read_policy(name=self._app_policy)
+        except self._missing_policy:
+            return {"path": {}}
+        except self._hvac_errors:
+            raise KmsError(f"cannot read Vault policy {self._app_policy!r}") from None
+        try:
+            rules = json.loads(response["data"]["rules"])
+            if not isinstance(rules, dict) or not isinstance(rules.setdefault("path", {}), dict):
+                raise TypeError("unexpected policy shape")
+        except (ValueError, KeyError, TypeError):
+            raise KmsError(
+                f"Vault policy {self._app_policy!r} is not a JSON policy managed by this package"
+            ) from None
+        return rules
+
     def _set_access(self, key_id: str, allowed: bool) -> None:
+        """Grant or deny the app's data-key paths for one key.
+
+        A read-modify-write of one policy: run key administration from one place at a time,
+        since Vault ACL policies have no compare-and-set.
+        """
         if self._app_policy is None:
             raise KmsError(
                 "Vault transit has no per-key disable switch: configure app_policy (the ACL "
                 "policy of the application's token) so that disable_key can revoke access"
             )
-        sys = self._admin.sys
-        try:
-            current = sys.read_policy(name=self._app_policy)
-            rules = json.loads(current["data"]["rules"])
-        except self._policy_errors:
-            rules = {"path": {}}
-        paths = rules.setdefault("path", {})
+        rules = self._read_policy()
         for path in _key_paths(self._mount, key_id):
-            paths[path] = {"capabilities": ["update"] if allowed else ["deny"]}
+            rules["path"][path] = {"capabilities": ["update"] if allowed else ["deny"]}
         try:
-            sys.create_or_update_policy(name=self._app_policy, policy=rules)
+            self._admin.sys.create_or_update_policy(name=self._app_policy, policy=rules)
         except self._hvac_errors:
             raise KmsError(f"cannot update Vault policy {self._app_policy!r}") from None
 
@@ -172,10 +195,10 @@ class VaultTransitKms:
         if self._app_policy is None:
             return True
         try:
-            rules = json.loads(self._admin.sys.read_policy(name=self._app_policy)["data"]["rules"])
-        except self._policy_errors:
-            return False
-        grant = rules.get("path", {}).get(_key_paths(self._mount, key_id)[0], {})
+            rules = self._read_policy()
+        except KmsError:
+            return False  # unknown means not usable: fail closed
+        grant = rules["path"].get(_key_paths(self._mount, key_id)[0], {})
         return "deny" not in grant.get("capabilities", ["deny"])
 
     # -- the Kms protocol ------------------------------------------------------------------------
