@@ -146,6 +146,8 @@ class BrowserOutcome:
     def summary(self) -> str:
         if self.readable and self.reply is not None:
             return f"{self.status}: page reads the reply: {self.reply!r}"
+        if self.readable:
+            return f"{self.status} {self.error_type}: {self.error_message!r}; the page can read it"
         seen = "the page sees only a network error (fetch rejects)"
         return f"{self.status} {self.error_type}: {self.error_message!r}; {seen}"
 

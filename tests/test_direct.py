@@ -141,3 +141,13 @@ def test_widgets_are_thin_views_driven_from_code() -> None:
     )
     assert view.bars["output-tokens"].value == pytest.approx(0.9)
     assert view.bars["output-tokens"].bar_style == "danger"
+
+
+def test_a_readable_error_says_so(upstream: tuple[str, ApiKey]) -> None:
+    url, key = upstream
+    outcome = send_as_browser(
+        browser_request(key, "hi", base_url=url, model="claude-3-haiku-20240307")
+    )
+    assert outcome.status == 404
+    assert outcome.readable
+    assert outcome.summary().endswith("the page can read it")
