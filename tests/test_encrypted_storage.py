@@ -287,6 +287,9 @@ def test_password_policy_and_key_validation() -> None:
         encrypt_api_key("sk-ant api03 with spaces", PASSWORD, policy=FAST_POLICY)
     with pytest.raises(ConfigurationError):
         encrypt_api_key(KEY, PASSWORD, kdf="bcrypt", policy=FAST_POLICY)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        encrypt_api_key(KEY, PASSWORD, associated_data=42, policy=FAST_POLICY)  # type: ignore[arg-type]
+    assert_opaque_failure(seal(associated_data="42"), associated_data=42)
 
 
 def test_policy_must_respect_its_own_limits() -> None:

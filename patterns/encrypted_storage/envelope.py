@@ -207,6 +207,8 @@ def encrypt_api_key(
     so one user's envelope copied into another user's record is useless.
     """
     key = ApiKey(api_key)  # validates the key without ever echoing it
+    if associated_data is not None and not isinstance(associated_data, str):
+        raise TypeError("associated_data must be a str such as 'user:42', or None")
     if not isinstance(password, str) or len(password) < policy.min_password_length:
         raise ConfigurationError(
             f"the password must be at least {policy.min_password_length} characters; "
