@@ -137,6 +137,7 @@ def _tampered_variants(envelope: str) -> list[str]:
     ]:
         variants.append(json.dumps(dict(document, **{field: value}), separators=(",", ":")))
     variants.append(envelope[:-10])
+    variants.append(envelope[:-1] + ',"version":1}')  # duplicate field: no parser differential
     variants.append(json.dumps(document))  # not canonical
     return variants
 
