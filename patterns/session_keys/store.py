@@ -171,16 +171,12 @@ class SessionKeyStore:
 
         A successful get is activity: it pushes the idle deadline back, never the absolute one.
         """
-        expired: list[Expiry] = []
         with self._condition:
             now = self._clock()
-            slot = self._slots.get(session_id)
-            if slot is None:
-                return None
-            if now < slot.deadlines.first:
+            slot, expired = self._live_slot_locked(session_id, now)
+            if slot is not None:
                 slot.idle = now + self.idle_timeout
                 return slot.key()
-            expired.append(self._expire_locked(session_id, slot))
         self._run_callbacks(expired)
         return None
 
@@ -206,24 +202,23 @@ class SessionKeyStore:
 
     def deadlines(self, session_id: str) -> Deadlines | None:
         """The key's deadlines without touching it, or None (expiring it if they passed)."""
-        expired: list[Expiry] = []
         with self._condition:
-            slot = self._slots.get(session_id)
-            if slot is None:
-                return None
-            if self._clock() < slot.deadlines.first:
-                return slot.deadlines
-            expired.append(self._expire_locked(session_id, slot))
+            slot, expired = self._live_slot_locked(session_id, self._clock())
+            deadlines = None if slot is None else slot.deadlines
         self._run_callbacks(expired)
-        return None
+        return deadlines
 
     def time_left(self, session_id: str) -> float | None:
         """Seconds until whichever deadline comes first, or None when no live key is held.
 
         Reading it is not activity: the idle deadline does not move.
         """
-        deadlines = self.deadlines(session_id)
-        return None if deadlines is None else max(0.0, deadlines.first - self._clock())
+        with self._condition:
+            now = self._clock()
+            slot, expired = self._live_slot_locked(session_id, now)
+            left = None if slot is None else slot.deadlines.first - now
+        self._run_callbacks(expired)
+        return left
 
     def on_expire(self, callback: ExpiryCallback) -> Callable[[], None]:
         """Call ``callback(expiry)`` once each time a key expires; returns an unsubscribe.
@@ -328,6 +323,15 @@ class SessionKeyStore:
         return min(max(first - now, 0.0), _MAX_SWEEPER_SLEEP)
 
     # -- expiry ----------------------------------------------------------------------------
+    def _live_slot_locked(self, session_id: str, now: float) -> tuple[_Slot | None, list[Expiry]]:
+        """The slot if its key is live at ``now``; else None, after expiring a stale one."""
+        slot = self._slots.get(session_id)
+        if slot is None:
+            return None, []
+        if now < slot.deadlines.first:
+            return slot, []
+        return None, [self._expire_locked(session_id, slot)]
+
     def _expire_locked(self, session_id: str, slot: _Slot) -> Expiry:
         deadlines = slot.deadlines
         del self._slots[session_id]
