@@ -100,15 +100,21 @@ class StandInMiddleware:
             else:
                 await self.app(scope, receiving, sending)
         finally:
-            self.controls.request_log.record(
-                request_id=request_id,
-                method=scope["method"],
-                path=path,
-                headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
-                body=bytes(body),
-                body_size=size[0],
-                status=status,
-            )
+            self._record(scope, request_id, bytes(body), size[0], status)
+
+    def _record(self, scope: Scope, request_id: str, body: bytes, size: int, status: int) -> None:
+        declared = _header(scope, b"content-length") or ""
+        if size == 0 and declared.isdigit():  # refused before the body was read
+            size = int(declared)
+        self.controls.request_log.record(
+            request_id=request_id,
+            method=scope["method"],
+            path=scope["path"],
+            headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
+            body=body,
+            body_size=size,
+            status=status,
+        )
 
     def _too_large(self, scope: Scope) -> bool:
         declared = _header(scope, b"content-length")
