@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import multiprocessing
 import os
 import stat
 from pathlib import Path
@@ -131,3 +132,32 @@ def test_a_missing_or_foreign_file_is_a_clear_error(path: Path) -> None:
     path.write_text("{}")
     with pytest.raises(KmsError, match="not a LocalKms key file"):
         kms.key_info("k")
+
+
+def _create_keys(path: str, master: bytes, prefix: str) -> None:
+    kms = LocalKms(path, master_key=master)
+    for number in range(8):
+        kms.create_key(f"{prefix}-{number}")
+
+
+def test_writers_in_several_processes_lose_no_update(path: Path) -> None:
+    master = os.urandom(32)
+    context = multiprocessing.get_context("fork")
+    workers = [
+        context.Process(target=_create_keys, args=(str(path), master, f"p{n}")) for n in range(3)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+        assert worker.exitcode == 0
+    keys = json.loads(path.read_text())["keys"]
+    assert len(keys) == 24
+
+
+def test_key_info_reports_destruction(path: Path) -> None:
+    kms = LocalKms(path, master_key=os.urandom(32))
+    kms.create_key("k")
+    assert kms.key_info("k").destroyed is False
+    kms.destroy_key("k")
+    assert kms.key_info("k").destroyed is True

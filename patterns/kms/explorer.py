@@ -111,7 +111,7 @@ class KeyHierarchyExplorer:
     def summary(self) -> str:
         """A plain-text view of the hierarchy (what the widget shows, and what nbval checks)."""
         info = self.kms.key_info(self.key_id)
-        state = "enabled" if info.enabled else "DISABLED"
+        state = "DESTROYED" if info.destroyed else "enabled" if info.enabled else "DISABLED"
         lines = [
             f"customer key {info.key_id!r}: latest version {info.latest_version}, {state}",
             f"{'user':<8} {'api key':<18} {'wrapped by':<11} readable",

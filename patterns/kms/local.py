@@ -19,12 +19,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import importlib
 import json
 import os
 import re
 import secrets
 import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
 
@@ -55,6 +58,16 @@ _NONCE: Final = 12
 _SCRYPT_R: Final = 8
 _SCRYPT_P: Final = 1
 _MIN_SCRYPT_N: Final = 2**14
+
+
+def _load_fcntl() -> Any | None:
+    try:
+        return importlib.import_module("fcntl")
+    except ImportError:  # pragma: no cover - Windows: keep to one process per key file
+        return None
+
+
+_FCNTL: Final[Any | None] = _load_fcntl()
 
 
 def _b64(data: bytes) -> str:
@@ -101,10 +114,11 @@ class LocalKms:
         self._mac_key = _subkey(master_key, b"patterns.localkms/mac")
         self._lock = threading.RLock()
         self._kdf = dict(kdf_record) if kdf_record else None
-        if self._path.exists():
-            self._load()
-        else:
-            self._save({})
+        with self._exclusive():
+            if self._path.exists():
+                self._load()
+            else:
+                self._save({})
 
     @classmethod
     def from_passphrase(
@@ -136,6 +150,24 @@ class LocalKms:
             passphrase.encode("utf-8")
         )
         return cls(target, master_key=master, kdf_record=kdf)
+
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """Serialise writers: a thread lock, plus an advisory file lock shared by processes
+        (gunicorn workers, a CLI next to a server), so no update is lost between read and
+        replace."""
+        with self._lock:
+            if _FCNTL is None:  # pragma: no cover
+                yield
+                return
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            lock_path = self._path.with_name(self._path.name + ".lock")
+            descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                _FCNTL.flock(descriptor, _FCNTL.LOCK_EX)
+                yield
+            finally:
+                os.close(descriptor)  # closing releases the lock
 
     # -- file ------------------------------------------------------------------------------
     def _mac(self, keys: dict[str, Any]) -> str:
@@ -250,7 +282,7 @@ class LocalKms:
             raise ConfigurationError(
                 "a key name is 1-64 characters of letters, digits, '.', '_' or '-'"
             )
-        with self._lock:
+        with self._exclusive():
             keys = self._load()
             if name in keys:
                 raise KmsError(f"customer key {name!r} already exists (destroyed names stay taken)")
@@ -286,7 +318,7 @@ class LocalKms:
             return self._wrap(keys, ref.key_id, self._unwrap(keys, wrapped, context), context)
 
     def rotate_key(self, key_id: str) -> int:
-        with self._lock:
+        with self._exclusive():
             keys = self._load()
             version = self._new_version(key_id, self._entry(keys, key_id, usable=True))
             self._save(keys)
@@ -294,7 +326,7 @@ class LocalKms:
 
     def set_min_decryption_version(self, key_id: str, version: int) -> None:
         """Refuse data keys wrapped by versions below ``version`` (like Vault's setting)."""
-        with self._lock:
+        with self._exclusive():
             keys = self._load()
             entry = self._entry(keys, key_id, usable=True)
             if not 1 <= version <= int(entry["latest_version"]):
@@ -305,7 +337,7 @@ class LocalKms:
             self._save(keys)
 
     def _set_enabled(self, key_id: str, enabled: bool) -> None:
-        with self._lock:
+        with self._exclusive():
             keys = self._load()
             entry = self._entry(keys, key_id, usable=False)
             if entry["destroyed"]:
@@ -326,7 +358,7 @@ class LocalKms:
         as complete as your backup retention, which is why real KMSs enforce a waiting period
         and then delete inside the HSM.
         """
-        with self._lock:
+        with self._exclusive():
             keys = self._load()
             entry = self._entry(keys, key_id, usable=False)
             entry.update(versions={}, destroyed=True, enabled=False)
@@ -342,6 +374,7 @@ class LocalKms:
             min_decryption_version=int(entry["min_decryption_version"]),
             enabled=bool(entry["enabled"]) and not entry["destroyed"],
             backend=self.backend,
+            destroyed=bool(entry["destroyed"]),
         )
 
     def __repr__(self) -> str:

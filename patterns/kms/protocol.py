@@ -77,6 +77,7 @@ class KeyInfo:
     min_decryption_version: int | None
     enabled: bool
     backend: str
+    destroyed: bool = False
 
 
 @runtime_checkable
