@@ -36,7 +36,7 @@ NOTEBOOKS: Final[tuple[Notebook, ...]] = (
         True,
     ),
     Notebook(
-        "01", "01-direct-browser-access.ipynb", "The direct browser call", 25, "direct", False
+        "01", "01-direct-browser-access.ipynb", "The direct browser call", 25, "direct", True
     ),
     Notebook(
         "02",
@@ -44,7 +44,7 @@ NOTEBOOKS: Final[tuple[Notebook, ...]] = (
         "Encrypted client-side storage",
         30,
         "encrypted-storage",
-        False,
+        True,
     ),
     Notebook(
         "03",
@@ -52,7 +52,7 @@ NOTEBOOKS: Final[tuple[Notebook, ...]] = (
         "The in-memory session key manager",
         20,
         "session-keys",
-        False,
+        True,
     ),
     Notebook(
         "04",
@@ -60,7 +60,7 @@ NOTEBOOKS: Final[tuple[Notebook, ...]] = (
         "BYOK with a KMS: envelope encryption",
         35,
         "byok-kms",
-        False,
+        True,
     ),
     Notebook("05", "05-backend-for-frontend.ipynb", "The backend-for-frontend", 40, "bff", False),
     Notebook(

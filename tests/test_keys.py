@@ -78,7 +78,7 @@ def test_copies_are_the_same_object(canary: ApiKey) -> None:
 
 def test_immutable(canary: ApiKey) -> None:
     with pytest.raises(AttributeError):
-        canary._value = "x"  # type: ignore[misc]
+        canary._value = "x"
     with pytest.raises(AttributeError):
         del canary._value
     assert not hasattr(canary, "__dict__")

@@ -131,4 +131,4 @@ class Questionnaire:
         self._answer.value = self.recommendation.as_html()
 
     def _ipython_display_(self) -> None:
-        display(self.view)
+        display(self.view)  # type: ignore[no-untyped-call]
