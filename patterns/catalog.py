@@ -35,9 +35,7 @@ NOTEBOOKS: Final[tuple[Notebook, ...]] = (
         None,
         True,
     ),
-    Notebook(
-        "01", "01-direct-browser-access.ipynb", "The direct browser call", 25, "direct", True
-    ),
+    Notebook("01", "01-direct-browser-access.ipynb", "The direct browser call", 25, "direct", True),
     Notebook(
         "02",
         "02-encrypted-storage.ipynb",
