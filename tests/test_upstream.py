@@ -172,3 +172,81 @@ def test_request_log_redacts_and_attacker_view_captures() -> None:
     assert view.credentials[0][1] == key  # the observer has the whole key ...
     assert key.reveal() not in view.render()  # ... and we still never print it
     assert "hello" in view.body_excerpt
+
+
+@pytest.fixture(scope="module")
+def plain() -> Iterator[str]:
+    with BackgroundServer(create_app(UpstreamSettings())) as server:
+        yield server.url
+
+
+def post(url: str, body: object, **headers: str) -> httpx.Response:
+    base = {"x-api-key": demo_key("upstream").reveal(), "anthropic-version": "2023-06-01"}
+    return httpx.post(f"{url}/v1/messages", headers={**base, **headers}, json=body)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"max_tokens": None}, "max_tokens: Field required"),
+        ({"max_tokens": 0}, "max_tokens: Input should be greater than or equal to 1"),
+        ({"max_tokens": "5"}, "max_tokens: Input should be a valid integer"),
+        ({"model": None}, "model: Field required"),
+        ({"messages": []}, "messages: at least one message is required"),
+        ({"messages": [{"role": "user"}]}, "messages.0.content: Field required"),
+        (
+            {"messages": [{"role": "user", "content": [{"type": "text"}]}]},
+            "messages.0.content.0.text: Field required",
+        ),
+        ({"temperature": 1.5}, "temperature: Input should be less than or equal to 1"),
+        ({"stream": "yes"}, "stream: Input should be a valid boolean"),
+        ({"colour": "blue"}, "colour: Extra inputs are not permitted"),
+        (
+            {"system": [{"type": "text", "text": ""}]},
+            "system.0: text content blocks must be non-empty",
+        ),
+    ],
+)
+def test_validation_messages(plain: str, change: dict[str, object], message: str) -> None:
+    body: dict[str, object] = {"model": DEFAULT_MODEL, "max_tokens": 5, "messages": HI}
+    body.update(change)
+    body = {k: v for k, v in body.items() if v is not None}
+    response = post(plain, body)
+    assert response.status_code == 400
+    assert response.json()["error"] == {"type": "invalid_request_error", "message": message}
+
+
+def test_malformed_json_and_unknown_version(plain: str) -> None:
+    headers = {"x-api-key": demo_key("upstream").reveal(), "anthropic-version": "2023-06-01"}
+    broken = httpx.post(f"{plain}/v1/messages", headers=headers, content=b"{not json")
+    assert broken.status_code == 400
+    assert broken.json()["error"]["type"] == "invalid_request_error"
+    unknown = post(plain, {}, **{"anthropic-version": "1999-01-01"})
+    assert (
+        unknown.json()["error"]["message"]
+        == 'anthropic-version: "1999-01-01" is not a valid version'
+    )
+
+
+def test_models_page_backwards(plain: str) -> None:
+    client = anthropic.Anthropic(api_key=demo_key("upstream").reveal(), base_url=plain)
+    everything = [m.id for m in client.models.list(limit=100).data]
+    page = client.models.list(limit=3, before_id=everything[5])
+    assert [m.id for m in page.data] == everything[2:5]
+    assert page.has_more is True
+    with pytest.raises(anthropic.BadRequestError):
+        client.models.list(limit=0)
+    with pytest.raises(anthropic.NotFoundError):
+        client.models.retrieve("claude-imaginary-1")
+
+
+def test_bearer_and_x_api_key_are_equivalent(plain: str) -> None:
+    key = demo_key("upstream").reveal()
+    body = {"model": DEFAULT_MODEL, "max_tokens": 5, "messages": HI}
+    by_header = httpx.post(
+        f"{plain}/v1/messages",
+        headers={"authorization": f"Bearer {key}", "anthropic-version": "2023-06-01"},
+        json=body,
+    )
+    assert by_header.status_code == 200
+    assert by_header.json()["content"] == post(plain, body).json()["content"]
