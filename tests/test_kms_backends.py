@@ -17,6 +17,7 @@ from patterns.kms import AwsKms, VaultTransitKms, rewrap, seal, unseal
 from patterns.kms.aws import aws_error
 from patterns.kms.environment import aws_from_environment, vault_from_environment
 from patterns.kms.explorer import backend_tour
+from patterns.kms.protocol import require_tls
 from tests.kms_servers import (
     APP_POLICY,
     BaoServer,
@@ -221,3 +222,33 @@ def test_vault_creates_a_missing_app_policy(openbao: BaoServer) -> None:
     assert kms.key_info(key_id).enabled is True
     kms.disable_key(key_id)
     assert kms.key_info(key_id).enabled is False
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("https://vault.example.com:8200", True),
+        ("http://127.0.0.1:8200", True),
+        ("http://localhost:8200", True),
+        ("http://[::1]:8200", True),
+        ("http://vault.internal:8200", False),
+        ("http://10.0.0.5:8200", False),
+        ("ftp://vault.example.com", False),
+        ("vault.example.com", False),
+    ],
+)
+def test_plain_http_is_refused_off_this_machine(url: str, allowed: bool) -> None:
+    if allowed:
+        require_tls(url, service="Vault")
+        return
+    with pytest.raises(ConfigurationError):
+        require_tls(url, service="Vault")
+
+
+def test_connect_refuses_plain_http_to_a_remote_kms() -> None:
+    with pytest.raises(ConfigurationError, match="https"):
+        VaultTransitKms.connect("http://vault.internal:8200", "token")
+    with pytest.raises(ConfigurationError, match="https"):
+        AwsKms.connect(region="us-east-1", endpoint_url="http://kms.internal")
+    kms = VaultTransitKms.connect("http://vault.internal:8200", "token", allow_insecure=True)
+    assert isinstance(kms, VaultTransitKms)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from patterns.errors import ConfigurationError, DecryptionError
 from patterns.keys import canary_key, demo_key
-from patterns.kms import LocalKms, canonical_context, describe_sealed, seal, unseal
+from patterns.kms import LocalKms, canonical_context, describe_sealed, rewrap, seal, unseal
 from patterns.kms.protocol import DataKey, KeyRef, frame_wrapped, parse_wrapped
 
 CONTEXT = {"tenant": "acme", "user": "u-1"}
@@ -105,3 +105,13 @@ def test_round_trip_for_any_secret_and_context(
     changed = {**context, "extra-item": "x"}
     with pytest.raises(DecryptionError):
         unseal(sealed, kms, changed)
+
+
+def test_expected_key_id_pins_the_customer_key(kms: LocalKms) -> None:
+    kms.create_key("other")
+    sealed = seal(demo_key("a"), kms, "k", CONTEXT)
+    assert unseal(sealed, kms, CONTEXT, expected_key_id="k") == demo_key("a").reveal()
+    with pytest.raises(DecryptionError):
+        unseal(sealed, kms, CONTEXT, expected_key_id="other")
+    with pytest.raises(DecryptionError):
+        rewrap(sealed, kms, CONTEXT, expected_key_id="other")

@@ -28,6 +28,7 @@ from patterns.kms.protocol import (
     canonical_context,
     frame_wrapped,
     parse_wrapped,
+    require_tls,
 )
 
 __all__ = ["AwsKms", "aws_error"]
@@ -78,9 +79,17 @@ class AwsKms:
 
     @classmethod
     def connect(
-        cls, *, region: str, endpoint_url: str | None = None, **client_options: Any
+        cls,
+        *,
+        region: str,
+        endpoint_url: str | None = None,
+        allow_insecure: bool = False,
+        **client_options: Any,
     ) -> AwsKms:
-        """Build a boto3 KMS client (``endpoint_url`` for a local KMS such as moto)."""
+        """Build a boto3 KMS client (``endpoint_url`` for a local KMS such as moto; it must be
+        https unless it is loopback)."""
+        if endpoint_url is not None:
+            require_tls(endpoint_url, service="AWS KMS", allow_insecure=allow_insecure)
         try:
             boto3 = importlib.import_module("boto3")
         except ImportError as error:

@@ -99,16 +99,27 @@ def seal(secret: str | ApiKey, kms: Kms, key_id: str, context: EncryptionContext
     return f"{SEALED_PREFIX}{_b64(data_key.wrapped)}.{_b64(nonce + ciphertext)}"
 
 
-def unseal(sealed: str, kms: Kms, context: EncryptionContext) -> str:
+def _framed_key(wrapped: bytes, expected_key_id: str | None) -> None:
+    """Parse the frame (malformed input fails before any KMS round trip) and, when the caller
+    knows which customer key the tenant uses, refuse a value that names another one."""
+    ref, _native = parse_wrapped(wrapped)
+    if expected_key_id is not None and ref.key_id != expected_key_id:
+        raise DecryptionError(_OPAQUE)
+
+
+def unseal(
+    sealed: str, kms: Kms, context: EncryptionContext, *, expected_key_id: str | None = None
+) -> str:
     """Return the secret inside ``sealed``; the context must be the one used to seal it.
 
-    Raises :class:`DecryptionError` for tampering, a wrong context or malformed input (one
-    message for all, so nothing can be probed) and :class:`KmsError` when the customer key is
-    disabled, destroyed or unreachable.
+    Raises :class:`DecryptionError` for tampering, a wrong context, malformed input or (with
+    ``expected_key_id``) a value wrapped by another customer key: one message for all, so
+    nothing can be probed. Raises :class:`KmsError` when the customer key is disabled,
+    destroyed or unreachable.
     """
     aad = _aad(context)
     wrapped, body = _split(sealed)
-    parse_wrapped(wrapped)  # malformed frames fail here, before a KMS round trip
+    _framed_key(wrapped, expected_key_id)
     data_key = kms.decrypt_data_key(wrapped, context)
     try:
         plaintext = AESGCM(data_key).decrypt(body[:_NONCE_BYTES], body[_NONCE_BYTES:], aad)
@@ -117,12 +128,16 @@ def unseal(sealed: str, kms: Kms, context: EncryptionContext) -> str:
     return plaintext.decode("utf-8")
 
 
-def unseal_api_key(sealed: str, kms: Kms, context: EncryptionContext) -> ApiKey:
+def unseal_api_key(
+    sealed: str, kms: Kms, context: EncryptionContext, *, expected_key_id: str | None = None
+) -> ApiKey:
     """Like :func:`unseal`, but return an :class:`ApiKey` so the value never prints."""
-    return ApiKey(unseal(sealed, kms, context))
+    return ApiKey(unseal(sealed, kms, context, expected_key_id=expected_key_id))
 
 
-def rewrap(sealed: str, kms: Kms, context: EncryptionContext) -> str:
+def rewrap(
+    sealed: str, kms: Kms, context: EncryptionContext, *, expected_key_id: str | None = None
+) -> str:
     """Move ``sealed`` to the newest version of its customer key.
 
     Only the wrapped data key changes, and the KMS re-wraps it internally (Vault ``rewrap``,
@@ -131,7 +146,7 @@ def rewrap(sealed: str, kms: Kms, context: EncryptionContext) -> str:
     """
     _aad(context)
     wrapped, body = _split(sealed)
-    parse_wrapped(wrapped)
+    _framed_key(wrapped, expected_key_id)
     new_wrapped = kms.rewrap_data_key(wrapped, context)
     return f"{SEALED_PREFIX}{_b64(new_wrapped)}.{_b64(body)}"
 

@@ -9,10 +9,12 @@ transit and AWS KMS alike.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final, NamedTuple, Protocol, runtime_checkable
+from urllib.parse import urlsplit
 
 from patterns.errors import ConfigurationError, DecryptionError
 from patterns.scanning import find_secrets
@@ -27,6 +29,7 @@ __all__ = [
     "canonical_context",
     "frame_wrapped",
     "parse_wrapped",
+    "require_tls",
 ]
 
 #: AES-256: the data key that encrypts one secret.
@@ -193,3 +196,27 @@ def parse_wrapped(wrapped: bytes) -> tuple[KeyRef, bytes]:
     if not native:
         raise DecryptionError("cannot decrypt: the wrapped data key is empty")
     return KeyRef(key_id, version), native
+
+
+def require_tls(url: str, *, service: str, allow_insecure: bool = False) -> None:
+    """Refuse a plain-http KMS endpoint unless it is on this machine.
+
+    A KMS answers with plaintext data keys, so anything between the app and the KMS must not
+    see the traffic. Loopback (a dev server, moto) is allowed; anything else needs https, or
+    an explicit ``allow_insecure=True`` (a private network you have decided to trust).
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ConfigurationError(f"{service} URL must be http(s)://host[:port]")
+    if parts.scheme == "https" or allow_insecure:
+        return
+    host = parts.hostname
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ConfigurationError(
+            f"{service} at {host} over plain http would expose data keys on the network: "
+            "use https (or allow_insecure=True for a network you trust)"
+        )

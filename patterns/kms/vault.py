@@ -34,6 +34,7 @@ from patterns.kms.protocol import (
     canonical_context,
     frame_wrapped,
     parse_wrapped,
+    require_tls,
 )
 
 __all__ = ["VaultTransitKms"]
@@ -89,8 +90,13 @@ class VaultTransitKms:
         admin_token: str | None = None,
         app_policy: str | None = None,
         timeout: float = 5.0,
+        allow_insecure: bool = False,
     ) -> VaultTransitKms:
-        """Build hvac clients for ``url`` (tokens go in headers, never in the URL)."""
+        """Build hvac clients for ``url`` (tokens go in headers, never in the URL).
+
+        ``url`` must be https unless it is loopback (see :func:`require_tls`).
+        """
+        require_tls(url, service="Vault", allow_insecure=allow_insecure)
         try:
             hvac = importlib.import_module("hvac")
         except ImportError as error:
