@@ -250,3 +250,19 @@ def test_bearer_and_x_api_key_are_equivalent(plain: str) -> None:
     )
     assert by_header.status_code == 200
     assert by_header.json()["content"] == post(plain, body).json()["content"]
+
+
+def test_credentials_capture_can_be_turned_off() -> None:
+    key = canary_key()
+    app = create_app(UpstreamSettings(api_keys=(key,), capture_credentials=False))
+    with BackgroundServer(app) as server:
+        anthropic.Anthropic(api_key=key.reveal(), base_url=server.url).models.list()
+    assert controls_of(app).request_log.attacker_view(1)[0].credentials == ()
+
+
+def test_fractional_retry_after_uses_milliseconds() -> None:
+    from patterns.upstream.routes import retry_headers
+
+    assert retry_headers(None) == {}
+    assert retry_headers(2) == {"retry-after": "2"}
+    assert retry_headers(0.25) == {"retry-after": "1", "retry-after-ms": "250"}

@@ -47,7 +47,9 @@ def create_app(settings: UpstreamSettings | None = None) -> FastAPI:
         settings=settings,
         keys=KeyRing(settings.accepted_keys),
         faults=FaultInjector(),
-        request_log=RequestLog(settings.request_log_size),
+        request_log=RequestLog(
+            settings.request_log_size, capture_credentials=settings.capture_credentials
+        ),
         limiter=RateLimiter(settings.limits),
     )
     app = FastAPI(title="Anthropic API stand-in", docs_url=None, redoc_url=None, openapi_url=None)

@@ -83,8 +83,9 @@ class RequestLog:
     """The last ``size`` requests, safe to print (redacted) unless you ask for
     :meth:`attacker_view`."""
 
-    def __init__(self, size: int = 200) -> None:
+    def __init__(self, size: int = 200, *, capture_credentials: bool = True) -> None:
         self._records: deque[RequestRecord] = deque(maxlen=size)
+        self._capture = capture_credentials
         self._lock = threading.Lock()
 
     def record(
@@ -109,7 +110,7 @@ class RequestLog:
                 origin = value
             if lowered in _CREDENTIAL_HEADERS:
                 secret = _credential_value(lowered, value)
-                if secret:
+                if secret and self._capture:
                     captured.append((lowered, secret))
                 safe.append((lowered, f"[REDACTED {fingerprint(secret)}]"))
             else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any, Final
 
 import anyio
@@ -27,6 +28,17 @@ _MAX_PAGE: Final = 1000
 _DEFAULT_PAGE: Final = 20
 
 
+def retry_headers(seconds: float | None) -> dict[str, str]:
+    """``retry-after`` in whole seconds, as the API sends it; a fractional wait (handy in
+    tests) also goes in ``retry-after-ms``, which the official SDKs read first."""
+    if seconds is None:
+        return {}
+    headers = {"retry-after": str(math.ceil(seconds))}
+    if seconds != math.ceil(seconds):
+        headers["retry-after-ms"] = str(round(seconds * 1000))
+    return headers
+
+
 def _controls(request: Request) -> Controls:
     controls: Controls = request.app.state.controls
     return controls
@@ -46,10 +58,7 @@ async def _admit(
     check_version(request)
     fault = controls.faults.take(streaming=streaming)
     if fault is not None and fault.kind == "fail":
-        headers = {}
-        if fault.retry_after is not None:
-            headers["retry-after"] = f"{fault.retry_after:g}"
-        raise UpstreamError(fault.status, fault.message, headers=headers)
+        raise UpstreamError(fault.status, fault.message, headers=retry_headers(fault.retry_after))
     if fault is not None and fault.kind == "stall":
         await anyio.sleep(fault.seconds)
         fault = None

@@ -56,6 +56,8 @@ class UpstreamSettings:
     ``clock`` returns wall-clock seconds since the epoch (the rate-limit ``reset`` headers are
     timestamps); pass a fake one to make headers and refills reproducible. ``ids`` makes
     request and message ids (see :class:`~patterns.upstream.ids.SequentialIds`).
+    ``capture_credentials`` keeps the keys that arrive, in memory only, for the request log's
+    attacker's view; turn it off when the view is not needed.
     """
 
     api_keys: tuple[ApiKey, ...] = ()
@@ -66,6 +68,7 @@ class UpstreamSettings:
     admin_enabled: bool = False
     max_request_bytes: int = MAX_REQUEST_BYTES
     request_log_size: int = 200
+    capture_credentials: bool = True
 
     def __post_init__(self) -> None:
         if self.stream_delay < 0 or self.stream_delay > 10:
