@@ -115,3 +115,21 @@ def test_expected_key_id_pins_the_customer_key(kms: LocalKms) -> None:
         unseal(sealed, kms, CONTEXT, expected_key_id="other")
     with pytest.raises(DecryptionError):
         rewrap(sealed, kms, CONTEXT, expected_key_id="other")
+
+
+def test_every_unseal_failure_has_the_same_message(kms: LocalKms) -> None:
+    """One opaque message: which check failed (frame, KMS layer, secret layer) never shows."""
+    sealed = seal(demo_key("a"), kms, "k", CONTEXT)
+    prefix, wrapped, body = sealed.split(".")
+    attempts = [
+        (sealed, {"tenant": "evil", "user": "u-1"}),  # wrong context: refused by the KMS layer
+        (sealed[:-3] + ("A" if sealed[-3] != "A" else "B") + sealed[-2:], CONTEXT),  # secret
+        (f"{prefix}.{wrapped[:8]}.{body}", CONTEXT),  # malformed frame
+        ("not sealed at all", CONTEXT),
+    ]
+    messages = set()
+    for value, context in attempts:
+        with pytest.raises(DecryptionError) as caught:
+            unseal(value, kms, context)
+        messages.add(str(caught.value))
+    assert len(messages) == 1

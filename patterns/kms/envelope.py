@@ -43,8 +43,9 @@ _AAD_LABEL: Final = b"patterns.kms/v1\x00"
 _MAX_SECRET_BYTES: Final = 64 * 1024
 
 _OPAQUE: Final = (
-    "cannot unseal: the sealed value was modified, or the encryption context differs from "
-    "the one used to seal it"
+    "cannot unseal: the encryption context differs from the one used to seal, or the stored "
+    "value is damaged or not a sealed value; check the context, and if it is right, ask the "
+    "user to enter their key again"
 )
 
 
@@ -63,9 +64,7 @@ def _aad(context: EncryptionContext) -> bytes:
 def _split(sealed: str) -> tuple[bytes, bytes]:
     """Return (wrapped data key, nonce + ciphertext) or raise one opaque DecryptionError."""
     if not isinstance(sealed, str) or not sealed.startswith(SEALED_PREFIX):
-        raise DecryptionError(
-            f"cannot unseal: not a sealed value (it must start {SEALED_PREFIX!r})"
-        )
+        raise DecryptionError(_OPAQUE)
     parts = sealed[len(SEALED_PREFIX) :].split(".")
     try:
         if len(parts) != 2:
@@ -102,7 +101,10 @@ def seal(secret: str | ApiKey, kms: Kms, key_id: str, context: EncryptionContext
 def _framed_key(wrapped: bytes, expected_key_id: str | None) -> None:
     """Parse the frame (malformed input fails before any KMS round trip) and, when the caller
     knows which customer key the tenant uses, refuse a value that names another one."""
-    ref, _native = parse_wrapped(wrapped)
+    try:
+        ref, _native = parse_wrapped(wrapped)
+    except DecryptionError:
+        raise DecryptionError(_OPAQUE) from None
     if expected_key_id is not None and ref.key_id != expected_key_id:
         raise DecryptionError(_OPAQUE)
 
@@ -120,7 +122,10 @@ def unseal(
     aad = _aad(context)
     wrapped, body = _split(sealed)
     _framed_key(wrapped, expected_key_id)
-    data_key = kms.decrypt_data_key(wrapped, context)
+    try:
+        data_key = kms.decrypt_data_key(wrapped, context)
+    except DecryptionError:
+        raise DecryptionError(_OPAQUE) from None  # one message, whichever layer refused
     try:
         plaintext = AESGCM(data_key).decrypt(body[:_NONCE_BYTES], body[_NONCE_BYTES:], aad)
     except (InvalidTag, ValueError) as error:
@@ -147,7 +152,10 @@ def rewrap(
     _aad(context)
     wrapped, body = _split(sealed)
     _framed_key(wrapped, expected_key_id)
-    new_wrapped = kms.rewrap_data_key(wrapped, context)
+    try:
+        new_wrapped = kms.rewrap_data_key(wrapped, context)
+    except DecryptionError:
+        raise DecryptionError(_OPAQUE) from None
     return f"{SEALED_PREFIX}{_b64(new_wrapped)}.{_b64(body)}"
 
 
@@ -158,5 +166,8 @@ def describe_sealed(sealed: str) -> KeyRef:
     still need :func:`rewrap` after a rotation.
     """
     wrapped, _ = _split(sealed)
-    ref, _native = parse_wrapped(wrapped)
+    try:
+        ref, _native = parse_wrapped(wrapped)
+    except DecryptionError:
+        raise DecryptionError(_OPAQUE) from None
     return ref
