@@ -373,6 +373,66 @@ def test_matches_a_simple_model(steps: list[tuple[str, int]]) -> None:
         assert len(fired) == expected_fired
 
 
+_store_steps = st.lists(
+    st.tuples(
+        st.sampled_from(["set", "get", "clear", "time_left", "sweep"]),
+        st.sampled_from(["a", "b", "c"]),
+        st.integers(0, 30),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(steps=_store_steps)
+def test_store_and_its_sweep_agenda_match_a_simple_model(steps: list[tuple[str, str, int]]) -> None:
+    """Several sessions, with sweeps: exercises the sweeper's lazy agenda (heap) logic."""
+    clock = FakeClock()
+    store = SessionKeyStore(idle_timeout=10, absolute_timeout=25, clock=clock)
+    fired: list[Expiry] = []
+    store.on_expire(fired.append)
+    held: dict[str, tuple[float, float]] = {}
+    expected: list[tuple[str, float]] = []
+    for action, sid, wait in steps:
+        clock.advance(wait)
+        now = clock()
+        if action == "sweep":
+            due = sorted((min(d), s) for s, d in held.items() if now >= min(d))
+            assert store.sweep() == len(due)
+            for _, gone in due:
+                expected.append((gone, min(held.pop(gone))))
+        elif action in {"get", "time_left"} and sid in held and now >= min(held[sid]):
+            expected.append((sid, min(held.pop(sid))))
+        if action == "set":
+            held[sid] = (now + 10, now + 25)
+            store.set_key(sid, demo_key(sid))
+        elif action == "clear":
+            assert store.clear(sid) == (sid in held)
+            held.pop(sid, None)
+        elif action == "get":
+            assert (store.get_key(sid) is not None) == (sid in held)
+            if sid in held:
+                held[sid] = (now + 10, held[sid][1])
+        elif action == "time_left":
+            left = store.time_left(sid)
+            assert left == (min(held[sid]) - now if sid in held else None)
+        assert sorted((e.session_id, e.expired_at) for e in fired) == sorted(expected)
+    assert len(store._agenda) <= 2 * len(store._slots) + 65
+
+
+def test_the_sweep_agenda_stays_bounded_under_churn(clock: FakeClock) -> None:
+    store = SessionKeyStore(100, 1000, clock=clock)
+    for number in range(5000):
+        store.set_key("same-session", demo_key(str(number % 7)))
+        if number % 3:
+            store.clear("other")
+        else:
+            store.set_key("other", demo_key("o"))
+        live = [sid for _, _, sid, slot in store._agenda if store._slots.get(sid) is slot]
+        assert sorted(live) == sorted(store._slots)  # exactly one entry per live key
+        assert len(store._agenda) <= 2 * 2 + 65  # never more than 2 sessions here
+
+
 def test_docstring_examples_run() -> None:
     for module in (patterns.session_keys.manager, patterns.clock):
         assert doctest.testmod(module).failed == 0

@@ -6,6 +6,8 @@ sleeps on a condition variable until the next deadline. Callbacks run outside th
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 import math
 import threading
@@ -134,6 +136,12 @@ class SessionKeyStore:
         self._clock = clock
         self._condition = threading.Condition(threading.RLock())
         self._slots: dict[str, _Slot] = {}
+        # The sweeper's agenda: a min-heap of (when, sequence, session id, slot). Entries go
+        # stale instead of being removed (on clear, replace, expiry at access) and are dropped
+        # when popped; an entry whose key saw activity is pushed again with its new deadline.
+        # Invariant: a live slot has exactly one entry, at or before its first deadline.
+        self._agenda: list[tuple[float, int, str, _Slot]] = []
+        self._sequence = itertools.count()
         self._callbacks: list[ExpiryCallback] = []
         self._sweeper: threading.Thread | None = None
         self._stopping = False
@@ -162,8 +170,11 @@ class SessionKeyStore:
                     "raise max_sessions or shorten the timeouts"
                 )
             absolute = None if self.absolute_timeout is None else now + self.absolute_timeout
-            self._slots[session_id] = _Slot(api_key, now + self.idle_timeout, absolute)
-            self._condition.notify_all()  # the sweeper may need to wake earlier
+            slot = _Slot(api_key, now + self.idle_timeout, absolute)
+            self._slots[session_id] = slot
+            if not self._agenda or slot.deadlines.first < self._agenda[0][0]:
+                self._condition.notify_all()  # the sweeper must wake earlier than planned
+            self._schedule_locked(session_id, slot)
         self._run_callbacks(expired)
 
     def get_key(self, session_id: str) -> ApiKey | None:
@@ -195,6 +206,7 @@ class SessionKeyStore:
         with self._condition:
             slots = list(self._slots.values())
             self._slots.clear()
+            self._agenda.clear()
             for slot in slots:
                 slot.wipe()
             self._condition.notify_all()
@@ -317,10 +329,9 @@ class SessionKeyStore:
             self._run_callbacks(expired)
 
     def _sleep_for_locked(self, now: float) -> float:
-        if not self._slots:
+        if not self._agenda:
             return _MAX_SWEEPER_SLEEP
-        first = min(slot.deadlines.first for slot in self._slots.values())
-        return min(max(first - now, 0.0), _MAX_SWEEPER_SLEEP)
+        return min(max(self._agenda[0][0] - now, 0.0), _MAX_SWEEPER_SLEEP)
 
     # -- expiry ----------------------------------------------------------------------------
     def _live_slot_locked(self, session_id: str, now: float) -> tuple[_Slot | None, list[Expiry]]:
@@ -339,8 +350,28 @@ class SessionKeyStore:
         return Expiry(deadlines.reason, slot.fingerprint, deadlines.first, session_id)
 
     def _expire_due_locked(self, now: float) -> list[Expiry]:
-        due = [(sid, slot) for sid, slot in self._slots.items() if now >= slot.deadlines.first]
-        return [self._expire_locked(sid, slot) for sid, slot in due]
+        """Expire every key whose deadline has passed: O(log n) per agenda entry handled."""
+        expired: list[Expiry] = []
+        while self._agenda and self._agenda[0][0] <= now:
+            _, _, session_id, slot = heapq.heappop(self._agenda)
+            if self._slots.get(session_id) is not slot:
+                continue  # cleared, replaced or expired at access since it was scheduled
+            if now < slot.deadlines.first:
+                self._schedule_locked(session_id, slot)  # activity moved the deadline
+                continue
+            expired.append(self._expire_locked(session_id, slot))
+        return expired
+
+    def _schedule_locked(self, session_id: str, slot: _Slot) -> None:
+        if len(self._agenda) > 2 * len(self._slots) + 64:  # too many stale entries: rebuild
+            self._agenda = [
+                (live.deadlines.first, next(self._sequence), sid, live)
+                for sid, live in self._slots.items()
+                if live is not slot
+            ]
+            heapq.heapify(self._agenda)
+        entry = (slot.deadlines.first, next(self._sequence), session_id, slot)
+        heapq.heappush(self._agenda, entry)
 
     def _run_callbacks(self, expired: list[Expiry]) -> None:
         if not expired:
