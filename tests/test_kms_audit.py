@@ -8,6 +8,8 @@ from itertools import count
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from patterns.errors import ConfigurationError, KmsError
 from patterns.keys import canary_key
@@ -190,3 +192,43 @@ def test_retiring_versions_is_audited_and_unsupported_backends_say_so(tmp_path: 
     with pytest.raises(ConfigurationError, match="no minimum decryption version"):
         no_versions.set_min_decryption_version("k", 1)
     assert read_audit_log(tmp_path / "audit2.jsonl")[-1]["outcome"] == "denied"
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    line=st.integers(min_value=0, max_value=7),
+    field=st.sampled_from(
+        [
+            "seq",
+            "time",
+            "actor",
+            "operation",
+            "backend",
+            "key_id",
+            "key_version",
+            "context",
+            "outcome",
+            "error",
+            "prev",
+            "hash",
+        ]
+    ),
+    value=st.one_of(st.text(max_size=8), st.integers(), st.none()),
+)
+def test_any_single_field_change_is_detected(
+    tmp_path_factory: pytest.TempPathFactory, line: int, field: str, value: object
+) -> None:
+    key = b"k" * 32
+    _, path, _ = build(tmp_path_factory.mktemp("audit"), hmac_key=key)
+    rows = lines(path)
+    entry = json.loads(rows[line])
+    if entry[field] == value:
+        return  # not a change
+    entry[field] = value
+    rows[line] = json.dumps(entry)
+    path.write_text("\n".join(rows) + "\n")
+    report = verify_audit_log(path, hmac_key=key)
+    assert not report.ok
+    assert report.first_bad_line == line + 1
