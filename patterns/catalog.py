@@ -67,7 +67,7 @@ NOTEBOOKS: Final[tuple[Notebook, ...]] = (
         "A proxy with temporary tokens",
         30,
         "token-proxy",
-        False,
+        True,
     ),
     Notebook(
         "07",

@@ -251,7 +251,7 @@ async def _redeem(service: TokenService, token: str, model: str | None, limit: i
             lambda: service.redeem(token, model=model, max_tokens=limit)
         )
     except TokenScopeError as error:
-        log.warning("scope violation (%s)", getattr(error, "reason", "?"))
+        log.info("scope violation (%s)", getattr(error, "reason", "?"))
         raise UpstreamError(403, str(error)) from None
     except TokenRejected as error:
         log.info("token rejected (%s)", getattr(error, "reason", "?"))
