@@ -252,3 +252,11 @@ def test_connect_refuses_plain_http_to_a_remote_kms() -> None:
         AwsKms.connect(region="us-east-1", endpoint_url="http://kms.internal")
     kms = VaultTransitKms.connect("http://vault.internal:8200", "token", allow_insecure=True)
     assert isinstance(kms, VaultTransitKms)
+
+
+def test_vault_wrong_mount_is_a_kms_error(openbao: BaoServer) -> None:
+    kms = VaultTransitKms.connect(openbao.url, openbao.root_token, mount="secret")
+    with pytest.raises(KmsError):
+        kms.generate_data_key("anything", CONTEXT)
+    with pytest.raises(KmsError):
+        kms.key_info("anything")

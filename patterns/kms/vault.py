@@ -56,6 +56,14 @@ def _key_paths(mount: str, key_id: str) -> list[str]:
     ]
 
 
+def _field(data: dict[str, Any], name: str) -> str:
+    """One field of a Vault response; a missing one is a KmsError, not a KeyError."""
+    value = data.get(name)
+    if value is None:
+        raise KmsError(f"unexpected Vault response: no {name!r} (is the mount a transit engine?)")
+    return str(value)
+
+
 class VaultTransitKms:
     """A :class:`~patterns.kms.protocol.Kms` backed by a Vault/OpenBao transit mount."""
 
@@ -241,8 +249,8 @@ class VaultTransitKms:
             key_type="plaintext",
             context=derivation,
         )
-        plaintext = base64.b64decode(data["plaintext"])
-        return DataKey(plaintext, self._frame(key_id, str(data["ciphertext"])))
+        plaintext = base64.b64decode(_field(data, "plaintext"))
+        return DataKey(plaintext, self._frame(key_id, _field(data, "ciphertext")))
 
     def decrypt_data_key(self, wrapped: bytes, context: EncryptionContext) -> bytes:
         derivation = _b64(canonical_context(context))
@@ -255,7 +263,7 @@ class VaultTransitKms:
             ciphertext=ciphertext,
             context=derivation,
         )
-        return base64.b64decode(data["plaintext"])
+        return base64.b64decode(_field(data, "plaintext"))
 
     def rewrap_data_key(self, wrapped: bytes, context: EncryptionContext) -> bytes:
         derivation = _b64(canonical_context(context))
@@ -268,7 +276,7 @@ class VaultTransitKms:
             ciphertext=ciphertext,
             context=derivation,
         )
-        return self._frame(ref.key_id, str(data["ciphertext"]))
+        return self._frame(ref.key_id, _field(data, "ciphertext"))
 
     def rotate_key(self, key_id: str) -> int | None:
         if not self._access_allowed(key_id):
@@ -313,8 +321,8 @@ class VaultTransitKms:
         return KeyInfo(
             key_id=key_id,
             name=str(data.get("name", key_id)),
-            latest_version=int(data["latest_version"]),
-            min_decryption_version=int(data["min_decryption_version"]),
+            latest_version=int(_field(data, "latest_version")),
+            min_decryption_version=int(_field(data, "min_decryption_version")),
             enabled=self._access_allowed(key_id),
             backend=self.backend,
         )
