@@ -49,10 +49,10 @@ def send(tab: Any, key: ApiKey, *, dangerous: bool, remember: bool = False) -> t
     tab.set_checked("#dangerous", dangerous)
     tab.set_checked("#remember", remember)
     tab.click("#send")
-    tab.wait_for_function(
-        "['ok', 'blocked', 'error'].includes(document.querySelector('#result').dataset.state)",
-        timeout=15_000,
-    )
+    # A selector, not wait_for_function: a string predicate is polled with eval() inside the
+    # page, which the page's strict CSP (script-src 'self') rightly refuses.
+    done = ", ".join(f"#result[data-state='{state}']" for state in ("ok", "blocked", "error"))
+    tab.wait_for_selector(done, timeout=15_000)
     return tab.get_attribute("#result", "data-state"), tab.text_content("#result")
 
 
