@@ -3,6 +3,7 @@
 Commands:
   scan PATH...      find Anthropic secrets in files and notebooks (exit 1 on findings)
   serve TARGET      run a server in the foreground (``serve upstream``: the API stand-in)
+  doctor            check this environment for the notebooks and name the fixes
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import Final
 
-from patterns import scanning
+from patterns import doctor, scanning
 
 #: ``serve`` targets: name -> (module, help). Each module defines ``add_arguments(parser)``
 #: and ``run(args) -> int``; adding a server (``bff``, ``token-proxy``) is one line here.
@@ -54,6 +55,15 @@ def build_parser() -> argparse.ArgumentParser:
     scanning.add_scan_arguments(scan)
     scan.set_defaults(handler=scanning.run_scan)
     _add_serve(commands)
+    checkup = commands.add_parser(
+        "doctor",
+        help="check this environment for the notebooks and name the fixes",
+        description="Check Python, the pinned packages, the widgets front end, the kernel, "
+        "the fixed ports and the optional programs. Exit status: 0 ready, 1 a required check "
+        "failed, 2 usage error.",
+    )
+    doctor.add_arguments(checkup)
+    checkup.set_defaults(handler=doctor.run)
     return parser
 
 
