@@ -27,9 +27,13 @@ def chromium_path() -> str:
     return require_binary(["chromium", "chromium-browser"], install_hint="apt-get install chromium")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium_path: str) -> Iterator[Any]:
-    """A headless Chromium driven by Playwright (no browser download: the system one)."""
+    """A headless Chromium driven by Playwright (no browser download: the system one).
+
+    Module-scoped on purpose: Playwright's sync API keeps an event loop running in the main
+    thread while it is open, and any later test calling ``asyncio.run()`` would then fail.
+    """
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:  # pragma: no cover - playwright is in the test extra
