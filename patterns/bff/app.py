@@ -1,0 +1,163 @@
+"""``create_app(settings)``: the backend-for-frontend as a FastAPI app.
+
+The browser holds one HttpOnly session cookie; the user's Anthropic key is sealed in the key
+vault and only ever leaves the server towards the API. See :mod:`patterns.bff` for the map.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from patterns.bff import messages, routes
+from patterns.bff.context import Bff
+from patterns.bff.monitoring import AnomalyDetector, AuditTrail
+from patterns.bff.passwords import UserDirectory
+from patterns.bff.security import SecurityHeaders
+from patterns.bff.settings import BffSettings
+from patterns.bff.stores import Stores, memory_stores
+from patterns.bff.vault import KeyVault, ephemeral_kms
+from patterns.errors import DecryptionError, KmsError, StoreUnavailable
+from patterns.kms import Kms
+from patterns.upstream.envelope import ERROR_TYPES, UpstreamError, error_body
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("patterns.bff")
+
+
+def _envelope(
+    request: Request, status: int, error_type: str, message: str, headers: dict[str, str]
+) -> Response:
+    """The Anthropic error envelope with this BFF's request id (never a stack trace)."""
+    rid = getattr(request.state, "request_id", None) or request.app.state.bff.request_id()
+    body = {"type": "error", "error": {"type": error_type, "message": message}, "request_id": rid}
+    from fastapi.responses import JSONResponse
+
+    return JSONResponse(body, status_code=status, headers={"request-id": rid, **headers})
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    async def on_refusal(request: Request, error: Exception) -> Response:
+        assert isinstance(error, UpstreamError)
+        body = error_body(error, "")["error"]
+        assert isinstance(body, dict)
+        return _envelope(request, error.status, body["type"], body["message"], error.headers)
+
+    async def on_validation(request: Request, error: Exception) -> Response:
+        assert isinstance(error, RequestValidationError)
+        fields = sorted({".".join(str(p) for p in e["loc"][1:]) for e in error.errors()})
+        message = f"invalid request: check {', '.join(f for f in fields if f) or 'the body'}"
+        return _envelope(request, 400, "invalid_request_error", message, {})
+
+    async def on_store_down(request: Request, error: Exception) -> Response:
+        log.error("refusing a request: %s", error)
+        message = "the session store is unavailable; nothing was done, try again shortly"
+        return _envelope(request, 503, "api_error", message, {"retry-after": "5"})
+
+    async def on_kms_down(request: Request, error: Exception) -> Response:
+        log.error("refusing a request: the KMS failed (%s)", type(error).__name__)
+        message = "the key service is unavailable; nothing was sent, try again shortly"
+        return _envelope(request, 503, "api_error", message, {"retry-after": "5"})
+
+    async def on_unopenable(request: Request, error: Exception) -> Response:
+        message = "your stored key could not be opened; save it again with PUT /keys/anthropic"
+        return _envelope(request, 400, "invalid_request_error", message, {})
+
+    async def on_http(request: Request, error: Exception) -> Response:
+        assert isinstance(error, StarletteHTTPException)
+        status = error.status_code if error.status_code in ERROR_TYPES else 404
+        refusal = UpstreamError(status)
+        return _envelope(request, status, refusal.error_type, refusal.message, {})
+
+    async def on_unexpected(request: Request, error: Exception) -> Response:
+        log.error("unexpected %s", type(error).__name__)
+        return _envelope(request, 500, "api_error", "internal error; nothing was sent", {})
+
+    app.add_exception_handler(UpstreamError, on_refusal)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StoreUnavailable, on_store_down)
+    app.add_exception_handler(KmsError, on_kms_down)
+    app.add_exception_handler(DecryptionError, on_unopenable)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(Exception, on_unexpected)
+
+
+def create_app(
+    settings: BffSettings,
+    *,
+    users: UserDirectory | None = None,
+    stores: Stores | None = None,
+    kms: Kms | None = None,
+    kms_key_id: str | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> FastAPI:
+    """Build the BFF. Defaults: no users, memory stores, an ephemeral LocalKms.
+
+    ``stores`` comes from :func:`~patterns.bff.stores.memory_stores` or
+    :func:`~patterns.bff.redis_stores.redis_stores`; ``kms`` and ``kms_key_id`` name the
+    customer key that seals users' keys (Vault or AWS in production); ``transport`` replaces
+    the HTTP transport to the upstream.
+    """
+    if kms is None:
+        kms, kms_key_id = ephemeral_kms()
+    elif kms_key_id is None:
+        raise ValueError("pass kms_key_id with kms: the customer key that seals users' keys")
+    stores = stores or memory_stores(settings.idle_timeout, settings.absolute_timeout)
+    audit = AuditTrail(settings.audit_size, clock=settings.clock)
+    bff = Bff(
+        settings=settings,
+        users=users or UserDirectory(),
+        stores=stores,
+        vault=KeyVault(
+            stores.keys,
+            kms,
+            kms_key_id,
+            cache_seconds=settings.key_cache_seconds,
+            clock=settings.clock,
+        ),
+        audit=audit,
+        anomalies=AnomalyDetector(audit),
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        limits = httpx.Limits(
+            max_connections=settings.max_connections,
+            max_keepalive_connections=settings.max_connections,
+        )
+        async with httpx.AsyncClient(
+            base_url=settings.upstream_url,
+            transport=transport,
+            timeout=httpx.Timeout(settings.upstream_timeout, connect=10.0),
+            limits=limits,
+        ) as client:
+            bff.client = client
+            try:
+                yield
+            finally:
+                bff.client = None
+                if stores.close is not None:
+                    closing = stores.close()
+                    if hasattr(closing, "__await__"):
+                        await closing
+
+    app = FastAPI(
+        title="Backend-for-frontend",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.bff = bff
+    app.include_router(routes.router)
+    app.include_router(messages.router)
+    _install_error_handlers(app)
+    app.add_middleware(SecurityHeaders)
+    return app

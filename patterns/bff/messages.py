@@ -1,0 +1,170 @@
+"""``POST /claude/messages``: the one route that spends the user's key.
+
+Order of checks, cheapest refusal first, and nothing forwarded unless all pass: session,
+Origin and CSRF; rate limit; token budget; body size; validation; the user's key. Then the
+validated request goes upstream with that key, and the answer (streamed or not) comes back
+with usage recorded in the store, the audit trail and the anomaly detector.
+
+The same handler answers ``POST /claude/v1/messages``, so the official SDK works with
+``base_url=<bff>/claude`` and nothing else (see the notebook and tests).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Final
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import StreamingResponse
+
+from patterns.bff.context import Bff, SignedIn, bff_of, signed_in
+from patterns.bff.proxy import UsageScanner, open_upstream, relay, upstream_error, usage_of
+from patterns.bff.validation import check_request, parse_body
+from patterns.upstream.envelope import UpstreamError
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+_TOO_LARGE: Final = "request body too large for this service"
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise UpstreamError(413, _TOO_LARGE)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise UpstreamError(413, _TOO_LARGE)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _admit(bff: Bff, who: SignedIn, request: Request) -> tuple[bytes, str, bool]:
+    """Refuse or admit; return the body to forward, its model and whether it streams."""
+    settings = bff.settings
+    now = settings.clock()
+    if settings.defences.rate_limit:
+        decision = await bff.stores.limiter.hit(
+            f"messages:{who.username}", settings.message_limit, now
+        )
+        if not decision.allowed:
+            bff.audit.record("rate_limited", user=who.username, status=429)
+            wait = str(max(1, int(decision.retry_after + 0.999)))
+            raise UpstreamError(
+                429, "too many requests for this user; slow down", headers={"retry-after": wait}
+            )
+    if settings.token_budget is not None:
+        used = await bff.stores.usage.get(who.username)
+        if used.total_tokens >= settings.token_budget:
+            bff.audit.record("budget_exhausted", user=who.username, status=403)
+            raise UpstreamError(403, "your token budget is used up; ask an administrator")
+    limit = settings.max_body_bytes if settings.defences.request_validation else 64 * 2**20
+    raw = await _read_body(request, limit)
+    payload = parse_body(raw)
+    if not settings.defences.request_validation:  # the lab's switch: forward as received
+        return raw, str(payload.get("model")), payload.get("stream") is True
+    call = check_request(
+        payload, allowed_models=settings.allowed_models, max_tokens_cap=settings.max_tokens_cap
+    )
+    return call.upstream_body(), call.model, call.stream
+
+
+async def _account(
+    bff: Bff,
+    who: SignedIn,
+    *,
+    model: str,
+    fingerprint: str,
+    status: int,
+    tokens: tuple[int, int],
+    started: float,
+    request_id: str,
+    upstream_id: str | None,
+    stream: bool,
+) -> None:
+    inputs, outputs = tokens
+    await bff.stores.usage.add(who.username, 1, inputs, outputs)
+    bff.audit.record(
+        "message",
+        user=who.username,
+        key_fingerprint=fingerprint,
+        model=model,
+        input_tokens=inputs,
+        output_tokens=outputs,
+        status=status,
+        stream=stream,
+        latency_ms=round((time.perf_counter() - started) * 1000, 1),
+        request_id=request_id,
+        upstream_request_id=upstream_id,
+    )
+    bff.anomalies.observe(who.username, bff.settings.clock(), inputs + outputs)
+
+
+async def handle(request: Request) -> Response:
+    started = time.perf_counter()
+    bff = bff_of(request.app)
+    request_id = bff.request_id()
+    request.state.request_id = request_id
+    who = await signed_in(request, changes_state=True)
+    body, model, stream = await _admit(bff, who, request)
+    found = await bff.vault.key_for(who.username)
+    if found is None:
+        raise UpstreamError(
+            400, "no Anthropic key stored for you; save one with PUT /keys/anthropic"
+        )
+    key, fingerprint = found
+    assert bff.client is not None, "the app's lifespan did not run"
+    upstream = await open_upstream(bff.client, body, key, bff.settings.anthropic_version)
+    upstream_id = upstream.headers.get("request-id")
+    headers = {"request-id": request_id}
+    if upstream_id:
+        headers["upstream-request-id"] = upstream_id
+    common = {
+        "model": model,
+        "fingerprint": fingerprint,
+        "started": started,
+        "request_id": request_id,
+        "upstream_id": upstream_id,
+    }
+    if upstream.status_code >= 400:
+        error = await upstream_error(upstream)
+        await _account(bff, who, status=error.status, tokens=(0, 0), stream=False, **common)
+        raise error
+    if not stream:
+        raw = await upstream.aread()
+        await upstream.aclose()
+        try:
+            tokens = usage_of(json.loads(raw))
+        except (ValueError, TypeError):
+            tokens = (0, 0)
+        await _account(bff, who, status=200, tokens=tokens, stream=False, **common)
+        return Response(raw, media_type="application/json", headers=headers)
+
+    scanner = UsageScanner()
+
+    async def chunks() -> AsyncIterator[bytes]:
+        try:
+            async for chunk in relay(upstream, scanner):
+                yield chunk
+        finally:
+            await upstream.aclose()
+            await _account(
+                bff,
+                who,
+                status=200,
+                stream=True,
+                tokens=(scanner.input_tokens, scanner.output_tokens),
+                **common,
+            )
+
+    return StreamingResponse(chunks(), media_type="text/event-stream", headers=headers)
+
+
+router.add_api_route("/claude/messages", handle, methods=["POST"])
+router.add_api_route("/claude/v1/messages", handle, methods=["POST"])

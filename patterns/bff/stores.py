@@ -1,0 +1,263 @@
+"""The BFF's state behind four small async interfaces, with in-memory implementations.
+
+- sessions: a random 256-bit id (``secrets``) goes to the browser; the store keeps only its
+  SHA-256, so a dump of the store cannot be replayed as cookies. Idle and absolute expiry are
+  checked on every read, with the semantics of :mod:`patterns.session_keys` (the same OWASP
+  defaults). That module is not reused as the store itself: it holds *keys* in wipeable
+  buffers inside one process, while BFF sessions hold no key and must be shared by replicas.
+- rate limits: token buckets, one per (purpose, user).
+- keys: the user's *sealed* API key (:func:`patterns.kms.seal`) and its fingerprint.
+- usage: requests and input/output tokens per user.
+
+:mod:`patterns.bff.redis_stores` implements the same interfaces on Redis for several
+processes; every Redis failure becomes :class:`~patterns.errors.StoreUnavailable` (503).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final, Protocol
+
+from patterns.bff.settings import RateLimit
+
+__all__ = [
+    "Decision",
+    "KeyRecord",
+    "KeyStore",
+    "MemoryKeyStore",
+    "MemoryRateLimiter",
+    "MemorySessionStore",
+    "MemoryUsageStore",
+    "RateLimiter",
+    "Session",
+    "SessionStore",
+    "Stores",
+    "Usage",
+    "UsageStore",
+    "hash_session_id",
+    "memory_stores",
+    "new_session_id",
+]
+
+_SESSION_ID_BYTES: Final = 32  # 256 bits
+
+
+def new_session_id() -> str:
+    """256 random bits from ``secrets``, URL-safe (43 characters)."""
+    return secrets.token_urlsafe(_SESSION_ID_BYTES)
+
+
+def hash_session_id(session_id: str) -> str:
+    """What the store keeps instead of the id: its SHA-256 (no salt needed, the id is random)."""
+    return hashlib.sha256(session_id.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A signed-in browser: who, its CSRF token, and its two clocks."""
+
+    username: str
+    csrf_token: str
+    created_at: float
+    last_seen: float
+
+
+def expired(session: Session, now: float, idle: float, absolute: float) -> bool:
+    """OWASP's two deadlines: idle since the last request, absolute since sign-in."""
+    return now >= session.created_at + absolute or now >= session.last_seen + idle
+
+
+class SessionStore(Protocol):
+    async def create(self, username: str, now: float) -> tuple[str, Session]: ...
+
+    async def get(self, session_id: str, now: float) -> Session | None:
+        """The live session (its idle clock restarted), or None; expired ones are deleted."""
+        ...
+
+    async def delete(self, session_id: str) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """A rate-limit answer: allowed or not, and when to try again."""
+
+    allowed: bool
+    retry_after: float
+    remaining: float
+
+
+class RateLimiter(Protocol):
+    async def hit(self, key: str, limit: RateLimit, now: float, cost: float = 1.0) -> Decision: ...
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    """What the vault stores for a user: the sealed key, and its fingerprint for display."""
+
+    sealed: str
+    fingerprint: str
+
+
+class KeyStore(Protocol):
+    async def put(self, username: str, record: KeyRecord) -> None: ...
+
+    async def get(self, username: str) -> KeyRecord | None: ...
+
+    async def delete(self, username: str) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+class UsageStore(Protocol):
+    async def add(
+        self, username: str, requests: int, input_tokens: int, output_tokens: int
+    ) -> None: ...
+
+    async def get(self, username: str) -> Usage: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Stores:
+    """The four stores an app uses; ``close`` releases connections (Redis) at shutdown."""
+
+    sessions: SessionStore
+    limiter: RateLimiter
+    keys: KeyStore
+    usage: UsageStore
+    close: Callable[[], object] | None = None
+    kind: str = "memory"
+
+
+# -- in memory: one process --------------------------------------------------------------
+
+
+class MemorySessionStore:
+    """Sessions in a dict keyed by the id's hash. Expired entries go on the next read."""
+
+    def __init__(self, idle_timeout: float, absolute_timeout: float) -> None:
+        self._idle = idle_timeout
+        self._absolute = absolute_timeout
+        self._sessions: dict[str, Session] = {}
+        self._lock = threading.Lock()
+
+    async def create(self, username: str, now: float) -> tuple[str, Session]:
+        session_id = new_session_id()
+        session = Session(username, secrets.token_urlsafe(32), now, now)
+        with self._lock:
+            self._sessions[hash_session_id(session_id)] = session
+            if len(self._sessions) % 256 == 0:
+                self._purge_locked(now)
+        return session_id, session
+
+    async def get(self, session_id: str, now: float) -> Session | None:
+        digest = hash_session_id(session_id)
+        with self._lock:
+            session = self._sessions.get(digest)
+            if session is None:
+                return None
+            if expired(session, now, self._idle, self._absolute):
+                del self._sessions[digest]
+                return None
+            touched = Session(session.username, session.csrf_token, session.created_at, now)
+            self._sessions[digest] = touched
+            return touched
+
+    async def delete(self, session_id: str) -> bool:
+        with self._lock:
+            return self._sessions.pop(hash_session_id(session_id), None) is not None
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._sessions)
+
+    def _purge_locked(self, now: float) -> None:
+        for digest, session in list(self._sessions.items()):
+            if expired(session, now, self._idle, self._absolute):
+                del self._sessions[digest]
+
+
+class MemoryRateLimiter:
+    """Token buckets in a dict; the arithmetic is the same as the Redis script's."""
+
+    def __init__(self) -> None:
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    async def hit(self, key: str, limit: RateLimit, now: float, cost: float = 1.0) -> Decision:
+        with self._lock:
+            level, at = self._buckets.get(key, (float(limit.burst), now))
+            level = min(float(limit.burst), level + max(0.0, now - at) * limit.per_second)
+            if level >= cost:
+                level -= cost
+                decision = Decision(True, 0.0, level)
+            else:
+                decision = Decision(False, (cost - level) / limit.per_second, level)
+            self._buckets[key] = (level, now)
+            return decision
+
+
+class MemoryKeyStore:
+    def __init__(self) -> None:
+        self._records: dict[str, KeyRecord] = {}
+        self._lock = threading.Lock()
+
+    async def put(self, username: str, record: KeyRecord) -> None:
+        with self._lock:
+            self._records[username] = record
+
+    async def get(self, username: str) -> KeyRecord | None:
+        with self._lock:
+            return self._records.get(username)
+
+    async def delete(self, username: str) -> bool:
+        with self._lock:
+            return self._records.pop(username, None) is not None
+
+    def raw(self) -> dict[str, KeyRecord]:
+        """A copy of what is stored: what an attacker with a database dump would see."""
+        with self._lock:
+            return dict(self._records)
+
+
+class MemoryUsageStore:
+    def __init__(self) -> None:
+        self._usage: dict[str, Usage] = {}
+        self._lock = threading.Lock()
+
+    async def add(
+        self, username: str, requests: int, input_tokens: int, output_tokens: int
+    ) -> None:
+        with self._lock:
+            old = self._usage.get(username, Usage())
+            self._usage[username] = Usage(
+                old.requests + requests,
+                old.input_tokens + input_tokens,
+                old.output_tokens + output_tokens,
+            )
+
+    async def get(self, username: str) -> Usage:
+        with self._lock:
+            return self._usage.get(username, Usage())
+
+
+def memory_stores(idle_timeout: float, absolute_timeout: float) -> Stores:
+    """All four stores in this process (the default: nothing to install)."""
+    return Stores(
+        sessions=MemorySessionStore(idle_timeout, absolute_timeout),
+        limiter=MemoryRateLimiter(),
+        keys=MemoryKeyStore(),
+        usage=MemoryUsageStore(),
+    )
