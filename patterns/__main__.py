@@ -4,6 +4,7 @@ Commands:
   scan PATH...      find Anthropic secrets in files and notebooks (exit 1 on findings)
   serve TARGET      run a server in the foreground (``serve upstream``: the API stand-in)
   doctor            check this environment for the notebooks and name the fixes
+  solutions         --show or --hide the exercises' solutions (the trainer's switch)
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ import sys
 from collections.abc import Sequence
 from typing import Final
 
-from patterns import doctor, scanning
+from patterns import doctor, scanning, solutions
 
 #: ``serve`` targets: name -> (module, help). Each module defines ``add_arguments(parser)``
 #: and ``run(args) -> int``; adding a server (``bff``, ``token-proxy``) is one line here.
 SERVE_TARGETS: Final[dict[str, tuple[str, str]]] = {
     "upstream": ("patterns.upstream.cli", "the local stand-in for the Anthropic API"),
     "token-proxy": ("patterns.tokens.cli", "the proxy that accepts temporary tokens"),
+    "bff": ("patterns.bff.cli", "the backend-for-frontend (sessions, key vault, proxy)"),
 }
 
 
@@ -64,6 +66,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     doctor.add_arguments(checkup)
     checkup.set_defaults(handler=doctor.run)
+    switch = commands.add_parser(
+        "solutions",
+        help="show or hide the exercises' solutions (the trainer's switch)",
+        description="Expand (--show) or collapse (--hide) the source of every cell tagged "
+        "'solution' in the notebooks named, through the jupyter.source_hidden metadata that "
+        "JupyterLab reads when it opens a notebook. Nothing else in the files changes.",
+    )
+    solutions.add_arguments(switch)
+    switch.set_defaults(handler=solutions.run)
     return parser
 
 
