@@ -5,6 +5,7 @@ Commands:
   serve TARGET      run a server in the foreground (``serve upstream``: the API stand-in)
   doctor            check this environment for the notebooks and name the fixes
   solutions         --show or --hide the exercises' solutions (the trainer's switch)
+  clean-notebook    redact secrets and widget state from notebooks before sharing
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from patterns import doctor, scanning, solutions
+from patterns.lifecycle import cli as lifecycle
 
 #: ``serve`` targets: name -> (module, help). Each module defines ``add_arguments(parser)``
 #: and ``run(args) -> int``; adding a server (``bff``, ``token-proxy``) is one line here.
@@ -57,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     scanning.add_scan_arguments(scan)
     scan.set_defaults(handler=scanning.run_scan)
     _add_serve(commands)
+    lifecycle.add_commands(commands)
     checkup = commands.add_parser(
         "doctor",
         help="check this environment for the notebooks and name the fixes",

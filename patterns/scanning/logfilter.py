@@ -18,6 +18,25 @@ def _redact_arg(value: object) -> object:
     return redact(value if isinstance(value, str) else str(value))
 
 
+def _redact_extra(value: object) -> object:
+    """Strings inside ``extra=`` fields, keeping their structure for JSON formatters."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {_redact_extra(k): _redact_extra(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_redact_extra(item) for item in value]
+    if type(value) is tuple:  # exactly tuple: a named tuple is left as it is
+        return tuple(_redact_extra(item) for item in value)
+    return value
+
+
+#: Attributes every LogRecord has; anything else on a record came from ``extra=``.
+_STANDARD_ATTRIBUTES: Final = frozenset(
+    vars(logging.LogRecord("", 0, "", 0, "", (), None)).keys() | {"message", "asctime"}
+)
+
+
 class RedactingFilter(logging.Filter):
     """A logging filter that redacts secrets from the message, its arguments, the exception
     text and the stack info of every record it sees.
@@ -25,8 +44,10 @@ class RedactingFilter(logging.Filter):
     Attach it to *handlers* (as :func:`install_log_redaction` does): a filter on a logger
     does not see records that propagate from its children. Arguments are redacted one by one
     rather than merged into the message, so formatters that read ``record.args`` (uvicorn's
-    access log does) keep working. Exceptions are formatted here, chained causes included,
-    and only the redacted text is kept: a formatter never sees the original exception.
+    access log does) keep working. Exceptions are formatted here (chained causes, notes and
+    exception groups included) and only the redacted text is kept: a formatter never sees the
+    original exception. Fields passed with ``extra=`` are redacted too (strings, and strings
+    inside dicts, lists and tuples; other objects are left as they are).
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -43,6 +64,9 @@ class RedactingFilter(logging.Filter):
             record.exc_text = redact(record.exc_text)
         if record.stack_info:
             record.stack_info = redact(record.stack_info)
+        for name, value in list(vars(record).items()):
+            if name not in _STANDARD_ATTRIBUTES:
+                setattr(record, name, _redact_extra(value))
         return True
 
 
