@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from patterns.errors import ConfigurationError, KmsError, PatternError
+from patterns.kms.filelock import exclusive
 from patterns.kms.protocol import DataKey, EncryptionContext, KeyInfo, Kms, parse_wrapped
 from patterns.scanning import find_secrets
 
@@ -78,8 +79,39 @@ class AuditReport:
         return f"audit log TAMPERED at line {self.first_bad_line}: {self.reason}"
 
 
+def _tail(path: Path) -> tuple[int, str]:
+    """The ``seq`` and ``hash`` of the log's last line (0 and the genesis hash if empty)."""
+    try:
+        with path.open("rb") as stream:
+            stream.seek(0, os.SEEK_END)
+            position, data = stream.tell(), b""
+            while position > 0:
+                step = min(4096, position)
+                position -= step
+                stream.seek(position)
+                data = stream.read(step) + data
+                if data.rstrip(b"\n").count(b"\n") >= 1:
+                    break
+    except FileNotFoundError:
+        return 0, GENESIS
+    except OSError as failure:
+        raise KmsError(f"cannot write the audit log {path.name}: {failure.strerror}") from None
+    last = data.rstrip(b"\n").rsplit(b"\n", 1)[-1]
+    if not last.strip():
+        return 0, GENESIS
+    try:
+        entry = json.loads(last)
+        return int(entry["seq"]), str(entry["hash"])
+    except (ValueError, KeyError, TypeError):
+        raise KmsError("the audit log's last line is unreadable; verify the log") from None
+
+
 class AuditLog:
-    """Append-only JSON-lines writer that chains every line to the one before it."""
+    """Append-only JSON-lines writer that chains every line to the one before it.
+
+    Several writers may share one file (gunicorn workers, a CLI next to a server): each
+    append takes a file lock and continues the chain from the file's current last line.
+    """
 
     def __init__(
         self,
@@ -117,7 +149,8 @@ class AuditLog:
         error: str | None = None,
     ) -> dict[str, Any]:
         """Append one entry and return it. Raises KmsError if it cannot be written."""
-        with self._lock:
+        with self._lock, exclusive(self.path):
+            self._seq, self._head = _tail(self.path)  # another writer may have appended
             stamp = datetime.fromtimestamp(self._clock(), tz=UTC)
             entry: dict[str, Any] = {
                 "seq": self._seq + 1,
@@ -137,8 +170,12 @@ class AuditLog:
             if find_secrets(line, include_fakes=True):
                 raise KmsError("refusing to write an audit line that contains a key")
             try:
-                with self.path.open("a", encoding="utf-8") as stream:
-                    stream.write(line + "\n")
+                descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+                try:
+                    os.write(descriptor, (line + "\n").encode("utf-8"))
+                    os.fsync(descriptor)
+                finally:
+                    os.close(descriptor)
             except OSError as failure:
                 raise KmsError(
                     f"cannot write the audit log {self.path.name}: {failure.strerror}"
@@ -183,7 +220,9 @@ def verify_audit_log(
                 "line does not follow the previous one (deleted, inserted or reordered lines)",
                 prev,
             )
-        if not hmac.compare_digest(str(stored), _line_hash(entry, prev, hmac_key)):
+        expected = _line_hash(entry, prev, hmac_key)
+        # As bytes: compare_digest refuses non-ASCII str, and a tampered line may hold any.
+        if not hmac.compare_digest(str(stored).encode(), expected.encode()):
             return AuditReport(False, count, number, "line content does not match its hash", prev)
         prev, count = str(stored), number
     if expected_head is not None and expected_head != prev:

@@ -14,6 +14,7 @@ needs immediate revocation.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -70,6 +71,7 @@ class CachingKms:
         self._kms, self._clock = kms, clock
         self._max_age, self._max_uses, self._max_entries = max_age, max_uses, max_entries
         self._entries: OrderedDict[tuple[str, bytes, bytes], _Entry] = OrderedDict()
+        self._lock = threading.Lock()  # web servers share one cache between threads
         self.stats = CacheStats()
 
     @property
@@ -77,25 +79,28 @@ class CachingKms:
         return self._kms.backend
 
     def _get(self, slot: tuple[str, bytes, bytes]) -> DataKey | bytes | None:
-        entry = self._entries.get(slot)
-        if entry is None:
-            return None
-        if self._clock() - entry.created >= self._max_age or entry.uses >= self._max_uses:
-            del self._entries[slot]
-            return None
-        entry.uses += 1
-        self.stats.cache_hits += 1
-        return entry.value
+        with self._lock:
+            entry = self._entries.get(slot)
+            if entry is None:
+                return None
+            if self._clock() - entry.created >= self._max_age or entry.uses >= self._max_uses:
+                self._entries.pop(slot, None)
+                return None
+            entry.uses += 1
+            self.stats.cache_hits += 1
+            return entry.value
 
     def _put(self, slot: tuple[str, bytes, bytes], value: DataKey | bytes) -> None:
-        self.stats.backend_calls += 1
-        self._entries[slot] = _Entry(value, self._clock(), 1)
-        while len(self._entries) > self._max_entries:
-            self._entries.popitem(last=False)
+        with self._lock:
+            self.stats.backend_calls += 1
+            self._entries[slot] = _Entry(value, self._clock(), 1)
+            while len(self._entries) > self._max_entries:
+                self._entries.popitem(last=False)
 
     def clear(self) -> None:
         """Forget every cached data key (done on every key-state change made through here)."""
-        self._entries.clear()
+        with self._lock:
+            self._entries.clear()
 
     def generate_data_key(self, key_id: str, context: EncryptionContext) -> DataKey:
         slot = ("generate", key_id.encode(), canonical_context(context))

@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import importlib
 import json
 import os
 import re
@@ -38,6 +37,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from patterns.errors import ConfigurationError, DecryptionError, KmsError
+from patterns.kms.filelock import exclusive, fsync_directory
 from patterns.kms.protocol import (
     DATA_KEY_BYTES,
     DataKey,
@@ -60,14 +60,7 @@ _SCRYPT_P: Final = 1
 _MIN_SCRYPT_N: Final = 2**14
 
 
-def _load_fcntl() -> Any | None:
-    try:
-        return importlib.import_module("fcntl")
-    except ImportError:  # pragma: no cover - Windows: keep to one process per key file
-        return None
-
-
-_FCNTL: Final[Any | None] = _load_fcntl()
+_MAX_SCRYPT_N: Final = 2**20  # 1 GiB at r=8: the most a key file may ask us to spend
 
 
 def _b64(data: bytes) -> str:
@@ -142,6 +135,16 @@ class LocalKms:
                 n, r, p = int(kdf["n"]), int(kdf["r"]), int(kdf["p"])
             except (ValueError, KeyError, TypeError) as error:
                 raise KmsError(f"{target.name} is not a passphrase-protected key file") from error
+            # The parameters are read before the file's MAC can be checked: bound them, so a
+            # planted key file cannot demand gigabytes of memory or crash the derivation.
+            if not (
+                _MIN_SCRYPT_N <= n <= _MAX_SCRYPT_N
+                and n & (n - 1) == 0
+                and r == _SCRYPT_R
+                and p == _SCRYPT_P
+                and len(salt) >= 16
+            ):
+                raise KmsError(f"{target.name} asks for scrypt parameters outside safe bounds")
         else:
             salt = os.urandom(16)
             n, r, p = scrypt_n, _SCRYPT_R, _SCRYPT_P
@@ -156,18 +159,8 @@ class LocalKms:
         """Serialise writers: a thread lock, plus an advisory file lock shared by processes
         (gunicorn workers, a CLI next to a server), so no update is lost between read and
         replace."""
-        with self._lock:
-            if _FCNTL is None:  # pragma: no cover
-                yield
-                return
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            lock_path = self._path.with_name(self._path.name + ".lock")
-            descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                _FCNTL.flock(descriptor, _FCNTL.LOCK_EX)
-                yield
-            finally:
-                os.close(descriptor)  # closing releases the lock
+        with self._lock, exclusive(self._path):
+            yield
 
     # -- file ------------------------------------------------------------------------------
     def _mac(self, keys: dict[str, Any]) -> str:
@@ -201,8 +194,11 @@ class LocalKms:
             with os.fdopen(handle, "w", encoding="utf-8") as stream:
                 json.dump(document, stream, indent=1, sort_keys=True)
                 stream.write("\n")
+                stream.flush()
+                os.fsync(stream.fileno())  # the new keys are on disk before they replace the old
             os.chmod(temporary, 0o600)
             os.replace(temporary, self._path)
+            fsync_directory(self._path.parent)  # and the rename survives a power loss
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
