@@ -55,7 +55,12 @@ def hook_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     for args in (("init", "-q"), ("add", "."), ("commit", "-q", "-m", "hooks")):
         subprocess.run(["git", *args], cwd=root, env=GIT_ENV, check=True)
     rev = subprocess.run(
-        ["git", "rev-parse", "HEAD"], cwd=root, env=GIT_ENV, capture_output=True, text=True
+        ["git", "rev-parse", "HEAD"],
+        cwd=root,
+        env=GIT_ENV,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     return root, rev
 
