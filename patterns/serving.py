@@ -76,6 +76,9 @@ def log_config(level: str = "warning") -> dict[str, Any]:
                 "level": level.upper(),
                 "propagate": False,
             },
+            # The package's own loggers (audit events, store errors) go through the same
+            # redacting handler, whatever the host application did to the root logger.
+            "patterns": {"handlers": ["default"], "level": level.upper(), "propagate": False},
         },
     }
     return config

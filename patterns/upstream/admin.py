@@ -28,6 +28,18 @@ _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 def _controls(request: Request) -> Controls:
     if request.client is None or request.client.host not in _LOOPBACK:
         raise UpstreamError(403, "The stand-in's admin routes answer loopback clients only.")
+    # A web page the developer visits is a loopback client too: refuse a Host that is not a
+    # loopback name (DNS rebinding) and, for changes, anything but JSON (a cross-site form
+    # or a text/plain "simple request" cannot send application/json without a preflight).
+    host = request.headers.get("host", "").rsplit(":", 1)[0].strip("[]")
+    if host not in _LOOPBACK:
+        raise UpstreamError(403, "The stand-in's admin routes answer loopback host names only.")
+    if request.method != "GET":
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if request.method == "POST" and content_type != "application/json":
+            raise UpstreamError(400, "The stand-in's admin routes take application/json bodies.")
+        if request.headers.get("origin") or request.headers.get("sec-fetch-site") == "cross-site":
+            raise UpstreamError(403, "The stand-in's admin routes refuse cross-origin requests.")
     controls: Controls = request.app.state.controls
     return controls
 
