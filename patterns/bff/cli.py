@@ -23,7 +23,7 @@ from typing import Final
 from patterns.bff.app import create_app
 from patterns.bff.passwords import UserDirectory
 from patterns.bff.redis_stores import redis_stores
-from patterns.bff.settings import BffSettings
+from patterns.bff.settings import BffSettings, RateLimit
 from patterns.bff.stores import memory_stores
 from patterns.bff.vault import KEY_NAME, ephemeral_kms
 from patterns.errors import KmsError, PatternError
@@ -69,6 +69,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a model users may call (repeatable; default: the suite's default model)",
     )
     parser.add_argument("--allowed-origin", action="append", default=[], metavar="ORIGIN")
+    parser.add_argument(
+        "--requests-per-minute", type=float, default=30.0, help="per-user rate (default 30)"
+    )
+    parser.add_argument("--burst", type=int, default=10, help="per-user burst (default 10)")
     parser.add_argument("--log-level", default="warning", choices=("debug", "info", "warning"))
 
 
@@ -105,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
             upstream_url=args.upstream,
             allowed_models=tuple(args.model) or (default_model(),),
             allowed_origins=tuple(args.allowed_origin),
+            message_limit=RateLimit(args.requests_per_minute, args.burst),
         )
         if args.redis:
             stores = redis_stores(

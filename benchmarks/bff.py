@@ -1,0 +1,216 @@
+"""Backend-for-frontend overhead, measured against a direct call in the same run.
+
+    python benchmarks/bff.py            # full run (a minute or two)
+    python benchmarks/bff.py --short    # a few seconds: what CI runs
+
+Starts the local stand-in and ``python -m patterns serve bff`` as separate processes (with
+memory stores, and in the full run also with Redis stores when redis-server is installed),
+signs in, stores the stand-in's key, then measures with the official SDK and with httpx:
+
+- latency at concurrency 1 (p50, p99) of ``client.messages.create`` direct and through the
+  BFF (the SDK's own cost is in both, so the difference is the BFF's);
+- throughput at concurrency 32 (httpx, so the client is not the bottleneck);
+- streaming: the time to the first SSE byte, and whether the BFF passes every chunk as the
+  upstream sent it (the stand-in pauses between events; a buffering proxy would merge them).
+
+Prints a Markdown table, writes JSON and a plot next to this file (``results/bff.json``,
+``results/bff.png``). Numbers depend on the machine; the differences are what carry over.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import statistics
+import sys
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import httpx
+
+from patterns.bff.client import BffClient
+from patterns.keys import demo_key
+
+try:  # the token-proxy benchmark's process and Redis helpers
+    from benchmarks.token_proxy import percentile, process, redis_server
+except ImportError:  # run as a script: benchmarks/ itself is on sys.path
+    from token_proxy import percentile, process, redis_server  # type: ignore[no-redef,import-not-found]
+
+MODEL = "claude-haiku-4-5"
+PASSWORD = "benchmark password"
+MESSAGES: list[anthropic.types.MessageParam] = [{"role": "user", "content": "Hi"}]
+BODY = {"model": MODEL, "max_tokens": 16, "messages": MESSAGES}
+RESULTS = Path(__file__).parent / "results" / "bff.json"
+_IDS = re.compile(rb'"(?:id|request_id)":"[^"]*"')
+
+
+class Route:
+    """How to reach the Messages API on one route: an SDK client and raw httpx headers."""
+
+    def __init__(self, sdk: anthropic.Anthropic, url: str, path: str, headers: dict[str, str]):
+        self.sdk, self.url, self.path, self.headers = sdk, url, path, headers
+
+
+def latency(route: Route, count: int) -> dict[str, Any]:
+    for _ in range(min(20, count)):  # warm connections, caches and the key cache
+        route.sdk.messages.create(model=MODEL, max_tokens=16, messages=MESSAGES)
+    samples = []
+    for _ in range(count):
+        started = time.perf_counter()
+        route.sdk.messages.create(model=MODEL, max_tokens=16, messages=MESSAGES)
+        samples.append((time.perf_counter() - started) * 1000)
+    return {
+        "p50_ms": statistics.median(samples),
+        "p99_ms": percentile(samples, 0.99),
+        "samples": samples,
+    }
+
+
+def throughput(route: Route, count: int, concurrency: int = 32) -> float:
+    async def run() -> float:
+        limits = httpx.Limits(max_connections=concurrency)
+        async with httpx.AsyncClient(
+            base_url=route.url, headers=route.headers, limits=limits, timeout=60
+        ) as client:
+            queue = iter(range(count))
+
+            async def worker() -> None:
+                for _ in queue:
+                    (await client.post(route.path, json=BODY)).raise_for_status()
+
+            started = time.perf_counter()
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+            return count / (time.perf_counter() - started)
+
+    return asyncio.run(run())
+
+
+def stream(route: Route, count: int) -> dict[str, Any]:
+    """Median time to the first byte, and the chunks of the last reply (ids blanked)."""
+    samples: list[float] = []
+    chunks: list[bytes] = []
+    with httpx.Client(base_url=route.url, headers=route.headers, timeout=30) as client:
+        for _ in range(count):
+            chunks = []
+            started = time.perf_counter()
+            with client.stream("POST", route.path, json={**BODY, "stream": True}) as reply:
+                reply.raise_for_status()
+                for chunk in reply.iter_raw():
+                    if not chunks:
+                        samples.append((time.perf_counter() - started) * 1000)
+                    chunks.append(_IDS.sub(b'"id":""', chunk))
+    return {"first_byte_ms": statistics.median(samples), "chunks": chunks}
+
+
+def bff_route(url: str, key: Any) -> Route:
+    session = BffClient(url).login("bench", PASSWORD)
+    session.store_key(key)
+    return Route(session.sdk(max_retries=0), url, "/claude/messages", session.headers())
+
+
+def measure(short: bool) -> dict[str, Any]:
+    n_latency, n_burst, n_stream = (20, 32, 2) if short else (1000, 3000, 40)
+    key = demo_key("upstream")
+    roomy = ["--requests-per-minute", "100000000", "--input-tokens-per-minute", "1000000000"]
+    roomy += ["--output-tokens-per-minute", "1000000000"]
+    results: dict[str, Any] = {"short": short, "routes": {}}
+    bff_options = ["--user", f"bench:{PASSWORD}", "--model", MODEL]
+    bff_options += ["--requests-per-minute", "100000000", "--burst", "100000"]
+    with ExitStack() as stack:
+        upstream = stack.enter_context(
+            process(["serve", "upstream", "--port", "0", "--stream-delay", "0.002", *roomy])
+        )
+        # The short mode (CI) skips the Redis route: one process fewer on a busy runner.
+        redis_url = None if short else stack.enter_context(redis_server())
+        direct = anthropic.Anthropic(base_url=upstream, api_key=key.reveal(), max_retries=0)
+        version = {"anthropic-version": "2023-06-01", "x-api-key": key.reveal()}
+        routes = {"direct": Route(direct, upstream, "/v1/messages", version)}
+        base = ["serve", "bff", "--port", "0", "--upstream", upstream, *bff_options]
+        memory = stack.enter_context(process(base))
+        routes["BFF (memory stores)"] = bff_route(memory, key)
+        if redis_url:
+            shared = stack.enter_context(process([*base, "--redis", redis_url]))
+            routes["BFF (Redis stores)"] = bff_route(shared, key)
+        for name, route in routes.items():
+            streamed = stream(route, n_stream)
+            results["routes"][name] = {
+                **latency(route, n_latency),
+                "rps_c32": throughput(route, n_burst),
+                "first_byte_ms": streamed["first_byte_ms"],
+                "stream_chunks": len(streamed["chunks"]),
+                "stream_bytes": b"".join(streamed["chunks"]).decode(),
+            }
+    reference = results["routes"]["direct"]
+    for row in results["routes"].values():
+        # Same bytes (ids blanked) and the same number of chunks: nothing buffered or merged.
+        # Under heavy load TCP may still coalesce two events on either route.
+        row["same_bytes_as_upstream"] = row["stream_bytes"] == reference["stream_bytes"]
+        row["same_chunks_as_upstream"] = row["stream_chunks"] == reference["stream_chunks"]
+    return results
+
+
+def report(results: dict[str, Any]) -> str:
+    direct = results["routes"]["direct"]
+    lines = [
+        "| route | p50 ms | p99 ms | added p50 ms | added p99 ms | req/s at c=32 | "
+        "first SSE byte ms | added first byte ms | same SSE bytes, chunks |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, row in results["routes"].items():
+        lines.append(
+            f"| {name} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} | "
+            f"{row['p50_ms'] - direct['p50_ms']:+.2f} | {row['p99_ms'] - direct['p99_ms']:+.2f} | "
+            f"{row['rps_c32']:.0f} | {row['first_byte_ms']:.2f} | "
+            f"{row['first_byte_ms'] - direct['first_byte_ms']:+.2f} | "
+            f"{'yes' if row['same_bytes_as_upstream'] else 'NO'}, "
+            f"{row['stream_chunks']} chunks |"
+        )
+    return "\n".join(lines)
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 3.5))
+    names = list(results["routes"])
+    axis.boxplot(
+        [results["routes"][n]["samples"] for n in names], tick_labels=names, showfliers=False
+    )
+    axis.set_ylabel("ms per messages.create (official SDK, c=1)")
+    axis.set_title("Direct call vs the same call through the BFF (loopback, stand-in)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--short", action="store_true", help="few requests, for CI")
+    parser.add_argument("--output", type=Path, default=RESULTS, help="where to write JSON")
+    args = parser.parse_args(argv)
+    results = measure(args.short)
+    table = report(results)
+    for row in results["routes"].values():
+        row.pop("stream_bytes")
+        row["samples"] = [round(s, 3) for s in row["samples"]]
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    plot(results, args.output.with_suffix(".png"))
+    for row in results["routes"].values():
+        row.pop("samples")
+    args.output.write_text(json.dumps(results, indent=2) + "\n")
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.pop("ANTHROPIC_API_KEY", None)
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""The BFF benchmark runs in CI in its short mode, so it cannot rot."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_bff_benchmark_short_mode(tmp_path: Path) -> None:
+    output = tmp_path / "bff.json"
+    result = subprocess.run(
+        [sys.executable, "benchmarks/bff.py", "--short", "--output", str(output)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=280,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    results = json.loads(output.read_text())
+    assert set(results["routes"]) == {"direct", "BFF (memory stores)"}  # Redis: full mode
+    for row in results["routes"].values():
+        assert row["p50_ms"] > 0
+        assert row["p99_ms"] >= row["p50_ms"]
+        assert row["rps_c32"] > 0
+        assert row["first_byte_ms"] > 0
+        assert row["same_bytes_as_upstream"] is True
+        assert row["stream_chunks"] > 5  # streamed event by event, not one buffered block
+    assert output.with_suffix(".png").stat().st_size > 1000
+    assert "| BFF (memory stores) |" in result.stdout
