@@ -1,8 +1,10 @@
 """``python -m patterns serve token-proxy``: the temporary-token proxy in the foreground.
 
 Secrets come from the environment only (a command line is visible to every user of the
-machine): ``ANTHROPIC_API_KEY`` is the organisation key the proxy forwards with, and
-``PATTERNS_TOKEN_ISSUER_SECRET`` guards ``POST /tokens``. Only fingerprints are printed.
+machine): ``ANTHROPIC_API_KEY`` (or ``--key-file``) is the organisation key the proxy forwards
+with, and ``PATTERNS_TOKEN_ISSUER_SECRET`` guards ``POST /tokens``. Only fingerprints are
+printed. With ``--key-file``, replace the file's content and call ``POST /admin/org-key/reload``
+(``python -m patterns rotate-org-key``) to roll the key over without a restart.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import sys
 from patterns.errors import PatternError
 from patterns.keys import ApiKey, demo_key, key_from_environment
 from patterns.serving import run_in_foreground
+from patterns.tokens.keyring import Keyring, key_file_source
 from patterns.tokens.memory import MemoryTokenStore
 from patterns.tokens.proxy import ProxySettings, create_app
 from patterns.tokens.redis_store import RedisTokenStore
@@ -43,13 +46,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help='forward with demo_key("upstream"), the key the local stand-in accepts',
     )
+    parser.add_argument(
+        "--key-file",
+        metavar="PATH",
+        help="read the organisation key from this file (chmod 600) instead of "
+        "ANTHROPIC_API_KEY; POST /admin/org-key/reload re-reads it: a rollover without restart",
+    )
+    parser.add_argument(
+        "--key-name", default="org", help="prefix of the key versions' refs (org-1, org-2, ...)"
+    )
     parser.add_argument("--log-level", default="warning", choices=("debug", "info", "warning"))
 
 
 def run(args: argparse.Namespace) -> int:
     """Configure from the environment and serve; exit status 2 on a configuration error."""
     try:
-        key = demo_key("upstream") if args.use_demo_key else key_from_environment()
+        source = key_file_source(args.key_file) if args.key_file else None
+        if source is not None:
+            key: ApiKey | None = source()
+        else:
+            key = demo_key("upstream") if args.use_demo_key else key_from_environment()
         if key is None:
             raise PatternError(
                 "set ANTHROPIC_API_KEY to the key the proxy forwards with, or pass "
@@ -58,13 +74,15 @@ def run(args: argparse.Namespace) -> int:
         issuer = os.environ.get(ISSUER_VARIABLE, "").strip()
         if not issuer:
             raise PatternError(f"set {ISSUER_VARIABLE} to a random secret of 32+ characters")
+        keyring = Keyring(key, name=args.key_name, source=source)
         settings = ProxySettings(
-            upstream_url=args.upstream, api_keys={"default": key}, issuer_secret=ApiKey(issuer)
+            upstream_url=args.upstream, api_keys=keyring, issuer_secret=ApiKey(issuer)
         )
         store: TokenStore = (
             RedisTokenStore.from_url(args.redis) if args.redis else MemoryTokenStore()
         )
         service = TokenService(store, ttl=args.ttl, max_uses=args.max_uses)
+        keyring.attach(service)
     except PatternError as error:
         print(f"serve token-proxy: {error}", file=sys.stderr)
         return 2

@@ -39,6 +39,7 @@ from patterns.errors import (
     TokenScopeError,
 )
 from patterns.keys import ApiKey
+from patterns.tokens.keyring import Keyring, add_rollover_route
 from patterns.tokens.model import Grant
 from patterns.tokens.service import TokenService
 from patterns.upstream.envelope import UpstreamError, error_json
@@ -219,6 +220,9 @@ def _add_issuer_routes(app: FastAPI, service: TokenService, settings: ProxySetti
         log.info("revoked %d tokens of user %s", count, user_id)
         return JSONResponse({"revoked": count}, headers=_NO_STORE)
 
+    if isinstance(settings.api_keys, Keyring):
+        add_rollover_route(app, settings.api_keys, issuer)
+
 
 async def _read_json(request: Request, limit: int) -> tuple[bytes, dict[str, Any]]:
     declared = request.headers.get("content-length", "0")
@@ -274,7 +278,10 @@ def _add_message_routes(app: FastAPI, service: TokenService, settings: ProxySett
         body, payload = await _read_json(request, settings.max_body_bytes)
         model, max_tokens = _scope_of(payload, generates=generates)
         grant = await _redeem(service, _presented_token(request), model, max_tokens)
-        key = settings.api_keys.get(grant.key_ref)
+        try:
+            key = settings.api_keys.get(grant.key_ref)
+        except TokenRejected as error:  # a Keyring refuses tokens of a revoked key
+            raise UpstreamError(401, str(error)) from None
         if key is None:
             log.error("no API key configured for key_ref %s", grant.key_ref)
             raise UpstreamError(500, "the proxy is misconfigured; contact its operator")
