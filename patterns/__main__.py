@@ -6,6 +6,7 @@ Commands:
   doctor            check this environment for the notebooks and name the fixes
   solutions         --show or --hide the exercises' solutions (the trainer's switch)
   clean-notebook    redact secrets and widget state from notebooks before sharing
+  key-age, rotate-kms, rotate-org-key, incident   key lifecycle (patterns.lifecycle)
 """
 
 from __future__ import annotations

@@ -1,16 +1,204 @@
 """The key-lifecycle commands of ``python -m patterns``.
 
-clean-notebook PATH...   redact secrets and widget state (and outputs) before sharing
+  clean-notebook PATH...     redact secrets and widget state (and outputs) before sharing
+  key-age                    track keys by fingerprint; remind when one passes an age
+  rotate-kms                 rotate a customer key and rewrap every stored secret
+  rotate-org-key             roll a running token proxy's organisation key over (grace)
+  incident SCENARIO          user-key-leaked | org-key-leaked | kms-key-compromised
+
+Secrets come from the environment or files, never from the command line: a LocalKms
+master key from ``PATTERNS_KMS_MASTER_KEY`` (base64url, 32 bytes) or a passphrase from
+``PATTERNS_KMS_PASSPHRASE``; Vault and AWS from their ``PATTERNS_*`` variables (see
+``docs/kms.md``); the token proxy's issuer secret from ``PATTERNS_TOKEN_ISSUER_SECRET``.
+Exit status: 0 done, 1 something needs attention (overdue key, incomplete response),
+2 usage or configuration error.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import binascii
+import os
+import sys
+from collections.abc import Callable
 from typing import Any
 
+from patterns.errors import PatternError
+from patterns.keys import key_from_environment
+from patterns.kms import AuditedKms, AuditLog, Kms, LocalKms
+from patterns.lifecycle.age import (
+    DEFAULT_MAX_AGE_DAYS,
+    KeyInventory,
+    check_key_ages,
+    webhook_notifier,
+)
+from patterns.lifecycle.incidents import IncidentReport, kms_key_compromised, user_key_leaked
+from patterns.lifecycle.remote import RemoteUserTokens, org_key_leaked_remote, reload_org_key
+from patterns.lifecycle.rotation import rewrap_store, rotate_and_rewrap
+from patterns.lifecycle.sealed import SealedDirectory
 from patterns.scanning.notebooks import add_clean_arguments, run_clean
 
-__all__ = ["add_commands"]
+__all__ = ["add_commands", "kms_from_arguments"]
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _guarded(handler: Handler, name: str) -> Handler:
+    """Turn a PatternError into one line on stderr and exit status 2."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return handler(args)
+        except PatternError as error:
+            print(f"{name}: {error}", file=sys.stderr)
+            return 2
+
+    return run
+
+
+# -- KMS from arguments and the environment -------------------------------------------------
+
+
+def _add_kms_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--key-id", required=True, help="the customer key's id")
+    parser.add_argument(
+        "--secrets", required=True, metavar="DIR", help="directory of *.sealed.json"
+    )
+    parser.add_argument(
+        "--kms-file",
+        metavar="PATH",
+        help="a LocalKms key file (master key from PATTERNS_KMS_MASTER_KEY or "
+        "PATTERNS_KMS_PASSPHRASE); without it, Vault or AWS from their PATTERNS_* variables",
+    )
+    parser.add_argument("--audit", metavar="PATH", help="append every KMS call to this audit log")
+
+
+def kms_from_arguments(args: argparse.Namespace) -> Kms:
+    """The KMS the options and environment name, wrapped in an audit log if asked."""
+    kms: Kms | None
+    if args.kms_file:
+        raw = os.environ.get("PATTERNS_KMS_MASTER_KEY", "").strip()
+        passphrase = os.environ.get("PATTERNS_KMS_PASSPHRASE", "")
+        if raw:
+            try:
+                master = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
+            except (ValueError, binascii.Error):
+                raise PatternError("PATTERNS_KMS_MASTER_KEY is not base64url") from None
+            kms = LocalKms(args.kms_file, master_key=master)
+        elif passphrase:
+            kms = LocalKms.from_passphrase(args.kms_file, passphrase)
+        else:
+            raise PatternError(
+                "set PATTERNS_KMS_MASTER_KEY or PATTERNS_KMS_PASSPHRASE for --kms-file"
+            )
+    else:
+        from patterns.kms.environment import aws_from_environment, vault_from_environment
+
+        kms = vault_from_environment() or aws_from_environment()
+        if kms is None:
+            raise PatternError(
+                "no KMS configured: pass --kms-file, or set PATTERNS_VAULT_ADDR and "
+                "PATTERNS_VAULT_TOKEN, or PATTERNS_AWS_KMS_REGION"
+            )
+    if args.audit:
+        kms = AuditedKms(kms, AuditLog(args.audit), actor="patterns-cli")
+    return kms
+
+
+# -- commands ---------------------------------------------------------------------------------
+
+
+def _print_report(report: IncidentReport) -> int:
+    for line in report.lines():
+        print(line)
+    return 0 if report.ok else 1
+
+
+def _key_age(args: argparse.Namespace) -> int:
+    inventory = KeyInventory(args.inventory)
+    if args.track:
+        key = key_from_environment(args.key_env)
+        if key is None:
+            raise PatternError(
+                f"set {args.key_env} to the key to track (only its fingerprint is kept)"
+            )
+        entry = inventory.track(args.track, key)
+        print(f"tracking {entry.name} ({entry.fingerprint})")
+    if args.forget:
+        print(f"{args.forget}: {'forgotten' if inventory.forget(args.forget) else 'not tracked'}")
+    notify = webhook_notifier(args.webhook) if args.webhook else None
+    reminders = check_key_ages(
+        inventory.tracked(), max_age_days=args.max_age_days, warn_days=args.warn_days, notify=notify
+    )
+    for reminder in reminders:
+        print(reminder)
+    overdue = sum(r.overdue for r in reminders)
+    print(f"key-age: {len(inventory.tracked())} key(s) tracked, {overdue} overdue", file=sys.stderr)
+    return 1 if overdue else 0
+
+
+def _rotate_kms(args: argparse.Namespace) -> int:
+    kms, store = kms_from_arguments(args), SealedDirectory(args.secrets)
+    report = (
+        rewrap_store(kms, args.key_id, store)
+        if args.rewrap_only
+        else rotate_and_rewrap(kms, args.key_id, store)
+    )
+    for line in report.lines():
+        print(line)
+    return 0 if report.complete else 1
+
+
+def _rotate_org_key(args: argparse.Namespace) -> int:
+    result = reload_org_key(args.proxy, grace=args.grace, revoke_previous=False)
+    for line in result["report"]:
+        print(line)
+    return 0
+
+
+def _incident(args: argparse.Namespace) -> int:
+    audit = AuditLog(args.incident_audit) if args.incident_audit else None
+    if args.scenario == "user-key-leaked":
+        tokens = RemoteUserTokens(args.proxy) if args.proxy else None
+        return _print_report(
+            user_key_leaked(args.user, tokens=tokens, audit=audit, actor="patterns-cli")
+        )
+    if args.scenario == "org-key-leaked":
+        return _print_report(org_key_leaked_remote(args.proxy, leaked=args.leaked))
+    kms, store = kms_from_arguments(args), SealedDirectory(args.secrets)
+    report = kms_key_compromised(
+        kms, args.key_id, store, compromised_version=args.version, audit=audit, actor="patterns-cli"
+    )
+    return _print_report(report)
+
+
+def _add_incident(commands: argparse._SubParsersAction[Any]) -> None:
+    incident = commands.add_parser(
+        "incident",
+        help="contain a leaked key (idempotent; reports each step)",
+        description="Run one incident response. Each is safe to run again: it reports what "
+        "it did, or that nothing was left to do. Exit status: 0 contained, 1 not fully "
+        "contained (see the failed steps), 2 usage or configuration error.",
+    )
+    incident.add_argument(
+        "--incident-audit", metavar="PATH", help="append a record of the response"
+    )
+    scenarios = incident.add_subparsers(dest="scenario", required=True, metavar="SCENARIO")
+    user = scenarios.add_parser(
+        "user-key-leaked", help="revoke a user's tokens (BFF stores: later)"
+    )
+    user.add_argument("user", help="the user id")
+    user.add_argument("--proxy", metavar="URL", help="the token proxy whose tokens to revoke")
+    org = scenarios.add_parser(
+        "org-key-leaked", help="roll the proxy's key over, revoke all tokens"
+    )
+    org.add_argument("--proxy", required=True, metavar="URL", help="the token proxy")
+    org.add_argument("--leaked", metavar="FINGERPRINT", help="sha256:... of the leaked key")
+    kms = scenarios.add_parser("kms-key-compromised", help="rotate, rewrap, retire old versions")
+    _add_kms_arguments(kms)
+    kms.add_argument("--version", type=int, required=True, help="the compromised version")
+    incident.set_defaults(handler=_guarded(_incident, "incident"))
 
 
 def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
@@ -25,3 +213,40 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
     )
     add_clean_arguments(clean)
     clean.set_defaults(handler=run_clean)
+
+    age = commands.add_parser(
+        "key-age",
+        help="remind when a tracked key passes its rotation age",
+        description="Track keys by name and fingerprint (never the key) in a JSON inventory "
+        "and list those past --max-age-days (exit 1) or within --warn-days of it.",
+    )
+    age.add_argument("--inventory", required=True, metavar="PATH", help="the inventory JSON file")
+    age.add_argument("--max-age-days", type=float, default=DEFAULT_MAX_AGE_DAYS)
+    age.add_argument("--warn-days", type=float, default=14.0)
+    age.add_argument("--track", metavar="NAME", help="add (or refresh) a key read from --key-env")
+    age.add_argument("--key-env", default="ANTHROPIC_API_KEY", metavar="VARIABLE")
+    age.add_argument("--forget", metavar="NAME", help="stop tracking a key")
+    age.add_argument("--webhook", metavar="URL", help="POST each reminder as JSON to this URL")
+    age.set_defaults(handler=_guarded(_key_age, "key-age"))
+
+    rotate = commands.add_parser(
+        "rotate-kms",
+        help="rotate a customer key, then rewrap every stored secret",
+        description="Rotate --key-id, then rewrap every sealed secret in --secrets to the new "
+        "version inside the KMS. --rewrap-only finishes an interrupted run. Exit status 1 "
+        "if some secrets could not be rewrapped (they are named).",
+    )
+    _add_kms_arguments(rotate)
+    rotate.add_argument("--rewrap-only", action="store_true", help="do not rotate first")
+    rotate.set_defaults(handler=_guarded(_rotate_kms, "rotate-kms"))
+
+    org = commands.add_parser(
+        "rotate-org-key",
+        help="roll a running token proxy over to the key now in its key file",
+        description="Ask the proxy (serve token-proxy --key-file) to re-read its key file: "
+        "new tokens use the new key at once, older tokens after --grace seconds.",
+    )
+    org.add_argument("--proxy", required=True, metavar="URL")
+    org.add_argument("--grace", type=float, default=900.0, help="seconds (default 900)")
+    org.set_defaults(handler=_guarded(_rotate_org_key, "rotate-org-key"))
+    _add_incident(commands)

@@ -1,0 +1,100 @@
+"""Talk to a running token proxy's issuer-guarded admin routes (for the CLI commands).
+
+The issuer secret comes from ``PATTERNS_TOKEN_ISSUER_SECRET``, as for ``serve
+token-proxy``: never from the command line, which other users of the machine can read.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from patterns.errors import ConfigurationError
+from patterns.lifecycle.incidents import IncidentReport, Outcome, Step
+from patterns.tokens.cli import ISSUER_VARIABLE
+
+__all__ = ["RemoteUserTokens", "org_key_leaked_remote", "reload_org_key", "revoke_user_tokens"]
+
+
+def _issuer() -> dict[str, str]:
+    secret = os.environ.get(ISSUER_VARIABLE, "").strip()
+    if not secret:
+        raise ConfigurationError(f"set {ISSUER_VARIABLE} to the proxy's issuer secret")
+    return {"authorization": f"Bearer {secret}"}
+
+
+def _call(method: str, url: str, **options: Any) -> dict[str, Any]:
+    try:
+        response = httpx.request(method, url, headers=_issuer(), timeout=30.0, **options)
+    except httpx.HTTPError as error:
+        raise ConfigurationError(f"cannot reach the token proxy: {type(error).__name__}") from None
+    if response.status_code >= 400:
+        try:
+            message = response.json()["error"]["message"]
+        except (ValueError, KeyError, TypeError):
+            message = f"HTTP {response.status_code}"
+        raise ConfigurationError(f"the token proxy refused: {message}")
+    payload: dict[str, Any] = response.json()
+    return payload
+
+
+def reload_org_key(proxy: str, *, grace: float, revoke_previous: bool) -> dict[str, Any]:
+    """``POST /admin/org-key/reload``: the proxy re-reads its key file and rolls over."""
+    body = {"grace_seconds": grace, "revoke_previous": revoke_previous}
+    return _call("POST", f"{proxy.rstrip('/')}/admin/org-key/reload", json=body)
+
+
+def org_key_leaked_remote(proxy: str, *, leaked: str | None) -> IncidentReport:
+    """:func:`~patterns.lifecycle.incidents.org_key_leaked` against a running proxy. Put the
+    new key in the proxy's key file first; ``leaked`` (a fingerprint) guards against a
+    file that still holds the leaked key."""
+    result = reload_org_key(proxy, grace=0, revoke_previous=True)
+    current = result["current"]
+    report = IncidentReport("org-key-leaked", f"proxy {proxy}")
+    if leaked is not None and current["fingerprint"] == leaked:
+        report.steps.append(
+            Step(
+                "roll over the organisation key",
+                "failed",
+                "the proxy still uses the leaked key: write the new key to its key file, "
+                "then run this again",
+            )
+        )
+        return report
+    outcome: Outcome = "done" if result["changed"] else "nothing to do"
+    report.steps.append(
+        Step(
+            "roll over the organisation key",
+            outcome,
+            f"now {current['ref']} ({current['fingerprint']})",
+        )
+    )
+    revoked = result["revoked"]
+    report.steps.append(
+        Step(
+            "revoke tokens of older key versions",
+            "done" if revoked else "nothing to do",
+            ", ".join(revoked) or "none left",
+        )
+    )
+    report.manual.append("revoke the leaked key in the Anthropic Console (Settings > API keys)")
+    return report
+
+
+def revoke_user_tokens(proxy: str, user_id: str) -> int:
+    """``DELETE /users/{user}/tokens``: how many live tokens were revoked."""
+    result = _call("DELETE", f"{proxy.rstrip('/')}/users/{quote(user_id, safe='')}/tokens")
+    return int(result["revoked"])
+
+
+class RemoteUserTokens:
+    """A :class:`~patterns.lifecycle.incidents.UserTokens` over a running proxy's API."""
+
+    def __init__(self, proxy: str) -> None:
+        self.proxy = proxy
+
+    def revoke_user(self, user_id: str) -> int:
+        return revoke_user_tokens(self.proxy, user_id)

@@ -1,0 +1,271 @@
+"""Incident response: user key leaked (token service part, protocols for the BFF stores),
+organisation key leaked (keyring, and over HTTP against a running proxy), KMS key
+compromised (rotate, rewrap, retire; never retire while a secret needs the old version).
+Each runs twice: the second run finds nothing to do. Nothing prints a key."""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import anthropic
+import httpx
+import pytest
+
+from patterns.__main__ import main
+from patterns.clock import FakeClock
+from patterns.errors import ConfigurationError, KmsError
+from patterns.keys import ApiKey, canary_key, demo_key
+from patterns.kms import AuditLog, LocalKms, read_audit_log, seal, unseal_api_key, verify_audit_log
+from patterns.lifecycle.incidents import (
+    UserKeys,
+    UserSessions,
+    UserTokens,
+    kms_key_compromised,
+    org_key_leaked,
+    user_key_leaked,
+)
+from patterns.lifecycle.sealed import MemorySealedStore, SealedDirectory
+from patterns.serving import BackgroundServer
+from patterns.tokens import MemoryTokenStore, TokenService
+from patterns.tokens.keyring import Keyring, key_file_source
+from patterns.tokens.proxy import ProxySettings, create_app
+from patterns.upstream import RateLimits, UpstreamSettings
+from patterns.upstream import create_app as create_upstream
+
+ISSUER = ApiKey("issuer-secret-for-incident-tests-" + "y" * 8)
+MASTER = os.urandom(32)
+
+
+class DictKeys:
+    """A user-key store as the BFF would adapt its own: sealed values by user."""
+
+    def __init__(self) -> None:
+        self.sealed: dict[str, str] = {}
+
+    def delete_user_key(self, user_id: str) -> bool:
+        return self.sealed.pop(user_id, None) is not None
+
+
+class DictSessions:
+    def __init__(self) -> None:
+        self.sessions: dict[str, str] = {}  # session id -> user
+
+    def end_user_sessions(self, user_id: str) -> int:
+        ended = [sid for sid, user in self.sessions.items() if user == user_id]
+        for sid in ended:
+            del self.sessions[sid]
+        return len(ended)
+
+
+def test_user_key_leaked_contains_everything_once(tmp_path: Path) -> None:
+    service = TokenService(MemoryTokenStore(), clock=FakeClock(1_900_000_000))
+    minted = [service.mint("alice") for _ in range(3)] + [service.mint("bob")]
+    keys, sessions = DictKeys(), DictSessions()
+    keys.sealed.update(alice="kms1.a.b", bob="kms1.c.d")
+    sessions.sessions.update(s1="alice", s2="alice", s3="bob")
+    assert isinstance(service, UserTokens)
+    assert isinstance(keys, UserKeys)
+    assert isinstance(sessions, UserSessions)
+    audit = AuditLog(tmp_path / "incidents.jsonl")
+    report = user_key_leaked("alice", tokens=service, keys=keys, sessions=sessions, audit=audit)
+    assert report.ok
+    assert report.changed
+    assert [str(s) for s in report.steps] == [
+        "[done] revoke temporary tokens: 3 token(s)",
+        "[done] delete the stored key: 1 key(s)",
+        "[done] end sessions: 2 session(s)",
+    ]
+    assert "Anthropic Console" in report.lines()[-1]
+    for token in minted[:3]:
+        with pytest.raises(Exception, match="not valid"):
+            service.redeem(token.token)
+    service.redeem(minted[3].token)  # bob is untouched
+    assert keys.sealed == {"bob": "kms1.c.d"}
+    assert sessions.sessions == {"s3": "bob"}
+    again = user_key_leaked("alice", tokens=service, keys=keys, sessions=sessions, audit=audit)
+    assert not again.changed
+    assert {s.outcome for s in again.steps} == {"nothing to do"}
+    partial = user_key_leaked("carol", tokens=service)
+    assert [s.outcome for s in partial.steps] == ["nothing to do", "skipped", "skipped"]
+    entries = read_audit_log(tmp_path / "incidents.jsonl")
+    assert [e["operation"] for e in entries] == ["incident.user-key-leaked"] * 2
+    assert entries[0]["context"] == {"user": "alice"}
+    assert verify_audit_log(tmp_path / "incidents.jsonl").ok
+
+
+def test_org_key_leaked_with_a_keyring() -> None:
+    old, new = canary_key(), canary_key()
+    clock = FakeClock(0)
+    keyring = Keyring(old, clock=clock)
+    service = TokenService(MemoryTokenStore(), clock=clock)
+    keyring.attach(service)
+    grant = service.redeem(service.mint("alice").token)
+    assert keyring.get(grant.key_ref) == old
+    report = org_key_leaked(keyring, new)
+    assert [s.outcome for s in report.steps] == ["done", "done"]
+    with pytest.raises(Exception, match="revoked"):
+        keyring.get(grant.key_ref)
+    fresh = service.redeem(service.mint("alice").token)
+    assert keyring.get(fresh.key_ref) == new
+    again = org_key_leaked(keyring, new)
+    assert not again.changed
+    text = "\n".join(report.lines() + again.lines())
+    assert old.reveal() not in text
+    assert new.reveal() not in text
+
+
+def test_kms_key_compromised_retires_only_after_every_secret_moved(tmp_path: Path) -> None:
+    kms = LocalKms(tmp_path / "keys.json", master_key=MASTER)
+    key_id = kms.create_key("tenant")
+    store = MemorySealedStore()
+    keys = {}
+    for user in ("a", "b", "c"):
+        keys[user] = demo_key(user)
+        store.put(user, seal(keys[user], kms, key_id, {"user": user}), {"user": user})
+    old_copy = store.get("a")  # e.g. in a backup the attacker also has
+    store.put("bad", seal(demo_key("bad"), kms, key_id, {"user": "bad"}), {"user": "someone"})
+    first = kms_key_compromised(kms, key_id, store, compromised_version=1)
+    assert not first.ok
+    assert [s.outcome for s in first.steps] == ["done", "failed", "failed"]
+    assert "bad" in str(first.steps[1])
+    assert kms.key_info(key_id).min_decryption_version == 1  # not retired: "bad" needs it
+    store._values.pop("bad")  # an operator fixes the row (here: removes it)
+    second = kms_key_compromised(kms, key_id, store, compromised_version=1)
+    assert second.ok
+    assert [s.outcome for s in second.steps] == ["nothing to do", "nothing to do", "done"]
+    assert kms.key_info(key_id).min_decryption_version == 2
+    for user in ("a", "b", "c"):
+        assert unseal_api_key(store.get(user), kms, {"user": user}) == keys[user]
+    with pytest.raises(KmsError):
+        unseal_api_key(old_copy, kms, {"user": "a"})  # the compromised version is refused
+    third = kms_key_compromised(kms, key_id, store, compromised_version=1)
+    assert not third.changed
+    assert third.ok
+    with pytest.raises(ConfigurationError, match="between 1 and 2"):
+        kms_key_compromised(kms, key_id, store, compromised_version=3)
+
+
+# -- the CLI against a running proxy and a key directory ------------------------------------
+
+
+@pytest.fixture
+def running_proxy(tmp_path: Path, monkeypatch) -> Iterator[tuple[str, Path, ApiKey, ApiKey]]:
+    old, new = canary_key(), canary_key()
+    upstream = BackgroundServer(
+        create_upstream(
+            UpstreamSettings(api_keys=(old, new), limits=RateLimits(10_000, 10**7, 10**7))
+        )
+    )
+    key_file = tmp_path / "org.key"
+    key_file.write_text(old.reveal())
+    key_file.chmod(0o600)
+    keyring = Keyring(old, source=key_file_source(key_file))
+    service = TokenService(MemoryTokenStore())
+    keyring.attach(service)
+    monkeypatch.setenv("PATTERNS_TOKEN_ISSUER_SECRET", ISSUER.reveal())
+    with (
+        upstream,
+        BackgroundServer(
+            create_app(service, ProxySettings(upstream.url, keyring, ISSUER))
+        ) as proxy,
+    ):
+        yield proxy.url, key_file, old, new
+
+
+def _mint(url: str, user: str) -> str:
+    response = httpx.post(
+        f"{url}/tokens",
+        json={"user_id": user},
+        headers={"authorization": f"Bearer {ISSUER.reveal()}"},
+    )
+    return str(response.json()["token"])
+
+
+def _ask(url: str, token: str) -> None:
+    anthropic.Anthropic(base_url=url, api_key=token, max_retries=0).messages.create(
+        model="claude-haiku-4-5", max_tokens=8, messages=[{"role": "user", "content": "hi"}]
+    )
+
+
+def test_incident_commands_against_a_running_proxy(running_proxy, capsys) -> None:
+    url, key_file, old, new = running_proxy
+    alice, bob = _mint(url, "alice"), _mint(url, "bob")
+    assert main(["incident", "user-key-leaked", "alice", "--proxy", url]) == 0
+    out = capsys.readouterr().out
+    assert "[done] revoke temporary tokens: 1 token(s)" in out
+    assert "[skipped] delete the stored key" in out
+    with pytest.raises(anthropic.AuthenticationError):
+        _ask(url, alice)
+    _ask(url, bob)
+    assert main(["incident", "user-key-leaked", "alice", "--proxy", url]) == 0
+    assert "[nothing to do] revoke temporary tokens" in capsys.readouterr().out
+
+    # Organisation key leaked, but the key file was not updated yet: refuse to claim success.
+    assert main(["incident", "org-key-leaked", "--proxy", url, "--leaked", old.fingerprint]) == 1
+    assert "still uses the leaked key" in capsys.readouterr().out
+    key_file.write_text(new.reveal())
+    assert main(["incident", "org-key-leaked", "--proxy", url, "--leaked", old.fingerprint]) == 0
+    out = capsys.readouterr().out
+    assert f"[done] roll over the organisation key: now org-2 ({new.fingerprint})" in out
+    assert "[done] revoke tokens of older key versions: org-1" in out
+    with pytest.raises(anthropic.AuthenticationError, match="revoked"):
+        _ask(url, bob)
+    _ask(url, _mint(url, "bob"))
+    assert main(["incident", "org-key-leaked", "--proxy", url, "--leaked", old.fingerprint]) == 0
+    assert "[nothing to do] roll over" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert old.reveal() not in captured.out + captured.err
+
+
+def test_rotate_org_key_command_and_errors(running_proxy, capsys, monkeypatch) -> None:
+    url, key_file, _, new = running_proxy
+    key_file.write_text(new.reveal())
+    assert main(["rotate-org-key", "--proxy", url, "--grace", "60"]) == 0
+    out = capsys.readouterr().out
+    assert f"new tokens use org-2 ({new.fingerprint})" in out
+    assert "delete it in the Anthropic Console after" in out
+    key_file.chmod(0o644)
+    assert main(["rotate-org-key", "--proxy", url]) == 2
+    assert "chmod 600" in capsys.readouterr().err
+    monkeypatch.setenv("PATTERNS_TOKEN_ISSUER_SECRET", "wrong-secret-" + "z" * 30)
+    assert main(["rotate-org-key", "--proxy", url]) == 2
+    assert "issuer secret" in capsys.readouterr().err
+    monkeypatch.delenv("PATTERNS_TOKEN_ISSUER_SECRET")
+    assert main(["rotate-org-key", "--proxy", url]) == 2
+    assert "PATTERNS_TOKEN_ISSUER_SECRET" in capsys.readouterr().err
+    assert main(["rotate-org-key", "--proxy", "http://127.0.0.1:9"]) == 2
+
+
+def test_kms_key_compromised_command(tmp_path: Path, capsys, monkeypatch) -> None:
+    kms = LocalKms(tmp_path / "keys.json", master_key=MASTER)
+    key_id = kms.create_key("tenant")
+    secrets_dir = tmp_path / "s"
+    secrets_dir.mkdir()
+    store = SealedDirectory(secrets_dir)
+    for user in ("a", "b"):
+        store.put(user, seal(demo_key(user), kms, key_id, {"user": user}), {"user": user})
+    monkeypatch.setenv("PATTERNS_KMS_MASTER_KEY", base64.urlsafe_b64encode(MASTER).decode())
+    args = [
+        "incident",
+        "--incident-audit",
+        str(tmp_path / "incidents.jsonl"),
+        "kms-key-compromised",
+        "--key-id",
+        key_id,
+        "--version",
+        "1",
+        "--secrets",
+        str(secrets_dir),
+        "--kms-file",
+        str(tmp_path / "keys.json"),
+    ]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "kms-key-compromised" in out
+    assert "[done] refuse versions 1 to 1: minimum decryption version is now 2" in out
+    assert main(args) == 0
+    assert "[done]" not in capsys.readouterr().out
+    assert [e["outcome"] for e in read_audit_log(tmp_path / "incidents.jsonl")] == ["ok", "ok"]
