@@ -110,10 +110,9 @@ class RedisTokenStore:
         """Connect lazily to ``url`` with short timeouts, so an outage fails fast."""
         try:
             import redis
-        except ImportError:  # pragma: no cover - the [redis] extra
+        except ImportError:  # pragma: no cover - a dependency; only a broken install lacks it
             raise ConfigurationError(
-                "RedisTokenStore needs the redis package: "
-                "pip install 'anthropic-key-patterns[redis]'"
+                "RedisTokenStore needs the redis package: pip install redis"
             ) from None
         client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
         return cls(client, namespace=namespace)
