@@ -60,7 +60,7 @@ NOTEBOOKS: Final[tuple[Notebook, ...]] = (
         "byok-kms",
         True,
     ),
-    Notebook("05", "05-backend-for-frontend.ipynb", "The backend-for-frontend", 40, "bff", False),
+    Notebook("05", "05-backend-for-frontend.ipynb", "The backend-for-frontend", 40, "bff", True),
     Notebook(
         "06",
         "06-temporary-token-proxy.ipynb",
