@@ -120,19 +120,19 @@ def inline(text: str) -> str:
 STYLE = """\
 @page { size: A4 landscape; margin: 8mm; }
 * { box-sizing: border-box; }
-body { font: 7.4pt/1.28 "DejaVu Sans", "Helvetica", sans-serif; color: #111; margin: 0; }
+body { font: 7pt/1.24 "DejaVu Sans", "Helvetica", sans-serif; color: #111; margin: 0; }
 header { display: flex; justify-content: space-between; align-items: baseline;
   border-bottom: 1.5pt solid #111; margin-bottom: 4pt; }
 h1 { font-size: 12pt; margin: 0 0 2pt; }
 header p { margin: 0; color: #444; }
-main { column-count: 3; column-gap: 10pt; }
+main { column-count: 4; column-gap: 9pt; }
 section { break-inside: avoid; margin: 0 0 5pt; }
 h2 { font-size: 8.6pt; margin: 0 0 2pt; padding: 1pt 3pt; background: #e8eef7; }
 h2 span { color: #555; font-weight: normal; }
 ul { list-style: none; margin: 0; padding: 0; }
 li { padding-left: 11pt; text-indent: -11pt; margin: 0 0 1.5pt; }
 li::before { content: "\\2610"; display: inline-block; width: 11pt; text-indent: 0; }
-code { font: 6.9pt "DejaVu Sans Mono", monospace; background: #f2f2f2; padding: 0 1pt; }
+code { font: 6.5pt "DejaVu Sans Mono", monospace; background: #f2f2f2; padding: 0 1pt; }
 footer { margin-top: 3pt; color: #555; font-size: 6.4pt; }
 """
 
