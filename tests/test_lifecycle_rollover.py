@@ -27,6 +27,7 @@ from patterns.upstream import create_app as create_upstream
 
 MODEL = "claude-haiku-4-5"
 OLD, NEW, NEWER = canary_key(), canary_key(), canary_key()
+R1, R2, R3 = (f"org-{key.fingerprint[7:]}" for key in (OLD, NEW, NEWER))
 ISSUER = ApiKey("issuer-secret-for-rollover-tests-" + "x" * 8)
 ROOMY = RateLimits(100_000, 10_000_000, 10_000_000)
 
@@ -39,16 +40,16 @@ def test_planned_rollover_keeps_old_tokens_on_the_old_key_until_the_grace_ends()
     keyring = Keyring(OLD, clock=clock)
     service = TokenService(MemoryTokenStore(), clock=clock)
     keyring.attach(service)
-    assert (service.key_ref, keyring.get("org-1")) == ("org-1", OLD)
+    assert (service.key_ref, keyring.get(R1)) == (R1, OLD)
     report = keyring.rollover(NEW, grace=600)
     assert report.changed
-    assert (report.current_ref, service.key_ref) == ("org-2", "org-2")
-    assert keyring.get("org-1") == OLD  # grace: both keys in use
-    assert keyring.get("org-2") == NEW
+    assert (report.current_ref, service.key_ref) == (R2, R2)
+    assert keyring.get(R1) == OLD  # grace: both keys in use
+    assert keyring.get(R2) == NEW
     assert report.delete_old_key_after == clock() + 600
     assert any("delete it in the Anthropic Console after" in line for line in report.lines())
     clock.advance(600)
-    assert keyring.get("org-1") == NEW  # grace over: the old key is never sent again
+    assert keyring.get(R1) == NEW  # grace over: the old key is never sent again
     assert [s.state for s in keyring.status()] == ["retired", "current"]
     assert keyring.get("unknown") is None
     text = repr(keyring) + repr(report) + "\n".join(report.lines()) + repr(keyring.status())
@@ -60,7 +61,7 @@ def test_rolling_over_to_the_current_key_changes_nothing() -> None:
     keyring = Keyring(OLD, clock=FakeClock(0))
     report = keyring.rollover(ApiKey(OLD.reveal()), grace=60)
     assert not report.changed
-    assert report.lines() == [f"nothing to do: org-1 ({OLD.fingerprint}) is current"]
+    assert report.lines() == [f"nothing to do: {R1} ({OLD.fingerprint}) is current"]
     assert len(keyring) == 1
 
 
@@ -71,7 +72,7 @@ def test_a_second_rollover_during_grace_keeps_the_earlier_deadline() -> None:
     clock.advance(10)
     report = keyring.rollover(NEWER, grace=1000)
     states = {s.ref: (s.state, s.retire_at) for s in keyring.status()}
-    assert states == {"org-1": ("grace", 100), "org-2": ("grace", 1010), "org-3": ("current", None)}
+    assert states == {R1: ("grace", 100), R2: ("grace", 1010), R3: ("current", None)}
     assert report.delete_old_key_after == 1010
 
 
@@ -80,12 +81,12 @@ def test_leak_rollover_revokes_every_older_version_at_once() -> None:
     keyring = Keyring(OLD, clock=clock)
     keyring.rollover(NEW, grace=100)
     report = keyring.rollover(NEWER, grace=0, revoke_previous=True)
-    assert report.revoked_refs == ("org-1", "org-2")
-    for ref in ("org-1", "org-2"):
+    assert report.revoked_refs == (R1, R2)
+    for ref in (R1, R2):
         with pytest.raises(TokenRejected, match="revoked"):
             keyring.get(ref)
-    assert keyring.get("org-3") == NEWER
-    assert list(keyring) == ["org-3"]
+    assert keyring.get(R3) == NEWER
+    assert list(keyring) == [R3]
     again = keyring.rollover(NEWER, grace=0, revoke_previous=True)
     assert not again.changed
     assert again.revoked_refs == ()
@@ -221,7 +222,7 @@ def test_rollover_under_traffic_then_leak_response(upstream, caplog) -> None:
             current["key"] = NEW
             report = _reload(proxy.url, grace_seconds=600)
             assert report["changed"] is True
-            assert report["current"] == {"ref": "org-2", "fingerprint": NEW.fingerprint}
+            assert report["current"] == {"ref": R2, "fingerprint": NEW.fingerprint}
             new_tokens = [_mint(proxy.url) for _ in range(2)]
             for token in new_tokens:
                 traffic.add(token)
@@ -241,7 +242,7 @@ def test_rollover_under_traffic_then_leak_response(upstream, caplog) -> None:
         # The new key leaks: roll over to a third key and refuse every earlier token.
         current["key"] = NEWER
         leak = _reload(proxy.url, grace_seconds=0, revoke_previous=True)
-        assert leak["revoked"] == ["org-1", "org-2"]
+        assert leak["revoked"] == [R1, R2]
         for token in old_tokens + new_tokens:
             with pytest.raises(anthropic.AuthenticationError, match="revoked"):
                 _ask(proxy.url, token)
@@ -250,7 +251,7 @@ def test_rollover_under_traffic_then_leak_response(upstream, caplog) -> None:
         assert _keys_seen(upstream) == {NEWER.fingerprint}
         assert _reload(proxy.url, grace_seconds=0, revoke_previous=True)["changed"] is False
     everything = caplog.text + str(report) + str(leak)
-    assert leak["report"][0] == f"new tokens use org-3 ({NEWER.fingerprint})"
+    assert leak["report"][0] == f"new tokens use {R3} ({NEWER.fingerprint})"
     for key in (OLD, NEW, NEWER):
         assert key.reveal() not in everything
 
@@ -273,3 +274,19 @@ def test_reload_needs_the_issuer_secret_and_a_source(upstream) -> None:
             url, json={"key": "x"}, headers={"authorization": f"Bearer {ISSUER.reveal()}"}
         )
         assert extra.status_code == 400
+
+
+def test_refs_are_the_same_on_every_replica() -> None:
+    """Two replicas that took the same keys agree on refs, and a replica not yet reloaded
+    serves a token minted under a key it does not know yet with its own current key."""
+    clock = FakeClock(0)
+    first, second = Keyring(OLD, clock=clock), Keyring(OLD, clock=clock)
+    first.rollover(NEW, grace=60)
+    assert first.current_ref == R2
+    assert second.get(R2) == OLD  # not reloaded yet: no failure, its current key
+    assert second.get("other-1234") is None  # another keyring's ref stays unknown
+    second.rollover(NEW, grace=60)
+    assert second.current_ref == first.current_ref
+    back = first.rollover(OLD, grace=60)  # rolling back to a key still in its grace period
+    assert back.current_ref == R1
+    assert [s.state for s in first.status()] == ["grace", "current"]

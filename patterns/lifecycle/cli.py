@@ -151,9 +151,10 @@ def _rotate_kms(args: argparse.Namespace) -> int:
 
 
 def _rotate_org_key(args: argparse.Namespace) -> int:
-    result = reload_org_key(args.proxy, grace=args.grace, revoke_previous=False)
-    for line in result["report"]:
-        print(line)
+    for proxy in args.proxy:  # every replica: each holds its own keyring
+        result = reload_org_key(proxy, grace=args.grace, revoke_previous=False)
+        for line in result["report"]:
+            print(f"{proxy}: {line}")
     return 0
 
 
@@ -165,7 +166,10 @@ def _incident(args: argparse.Namespace) -> int:
             user_key_leaked(args.user, tokens=tokens, audit=audit, actor="patterns-cli")
         )
     if args.scenario == "org-key-leaked":
-        return _print_report(org_key_leaked_remote(args.proxy, leaked=args.leaked))
+        statuses = [
+            _print_report(org_key_leaked_remote(proxy, leaked=args.leaked)) for proxy in args.proxy
+        ]
+        return max(statuses)
     kms, store = kms_from_arguments(args), SealedDirectory(args.secrets)
     report = kms_key_compromised(
         kms, args.key_id, store, compromised_version=args.version, audit=audit, actor="patterns-cli"
@@ -193,7 +197,9 @@ def _add_incident(commands: argparse._SubParsersAction[Any]) -> None:
     org = scenarios.add_parser(
         "org-key-leaked", help="roll the proxy's key over, revoke all tokens"
     )
-    org.add_argument("--proxy", required=True, metavar="URL", help="the token proxy")
+    org.add_argument(
+        "--proxy", required=True, action="append", metavar="URL", help="each proxy replica"
+    )
     org.add_argument("--leaked", metavar="FINGERPRINT", help="sha256:... of the leaked key")
     kms = scenarios.add_parser("kms-key-compromised", help="rotate, rewrap, retire old versions")
     _add_kms_arguments(kms)
@@ -246,7 +252,9 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
         description="Ask the proxy (serve token-proxy --key-file) to re-read its key file: "
         "new tokens use the new key at once, older tokens after --grace seconds.",
     )
-    org.add_argument("--proxy", required=True, metavar="URL")
+    org.add_argument(
+        "--proxy", required=True, action="append", metavar="URL", help="each proxy replica"
+    )
     org.add_argument("--grace", type=float, default=900.0, help="seconds (default 900)")
     org.set_defaults(handler=_guarded(_rotate_org_key, "rotate-org-key"))
     _add_incident(commands)

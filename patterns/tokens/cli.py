@@ -53,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "ANTHROPIC_API_KEY; POST /admin/org-key/reload re-reads it: a rollover without restart",
     )
     parser.add_argument(
-        "--key-name", default="org", help="prefix of the key versions' refs (org-1, org-2, ...)"
+        "--key-name", default="org", help="prefix of the key versions' refs (org-<fingerprint>)"
     )
     parser.add_argument("--log-level", default="warning", choices=("debug", "info", "warning"))
 

@@ -1,7 +1,8 @@
 """The organisation key of the token proxy, with versions: roll it over without a restart.
 
 Tokens do not hold the key; each token record names the key it was minted under by
-``key_ref`` (``org-1``, ``org-2``, ...). A :class:`Keyring` is the proxy's map from those
+``key_ref``: the keyring's name and the key's fingerprint (``org-1a2b3c4d``), the same on
+every replica that holds the key. A :class:`Keyring` is the proxy's map from those
 references to keys (it is a ``Mapping[str, ApiKey]``, so :class:`ProxySettings` takes it
 as ``api_keys``), and it changes while the proxy runs:
 
@@ -132,6 +133,7 @@ class Keyring(Mapping[str, ApiKey]):
         if not name.isidentifier():
             raise ConfigurationError("a keyring name must be a short identifier such as 'org'")
         self._name = name
+        self._prefix = f"{name}-"
         self._clock = clock
         self._source = source
         self._lock = threading.Lock()
@@ -148,7 +150,11 @@ class Keyring(Mapping[str, ApiKey]):
         with self._lock:
             version = self._versions.get(key)
             if version is None:
-                return default
+                # A replica that took a new key before this one did minted the token: serve
+                # it with this replica's current key until this replica is reloaded too.
+                return (
+                    self._versions[self._current].key if key.startswith(self._prefix) else default
+                )
             if version.revoked:
                 raise TokenRejected(_REVOKED_MESSAGE)
             self._retire_due(self._clock())
@@ -263,8 +269,12 @@ class Keyring(Mapping[str, ApiKey]):
 
     # -- internals (lock held) ----------------------------------------------------------
     def _add(self, key: ApiKey) -> str:
-        ref = f"{self._name}-{len(self._versions) + 1}"
-        self._versions[ref] = _Version(ref, key, key.fingerprint, self._clock())
+        """The ref of ``key`` (its name and fingerprint: the same on every replica), made
+        current; a version still in its grace period comes back as it was."""
+        ref = self._prefix + key.fingerprint.removeprefix("sha256:")
+        existing = self._versions.pop(ref, None)
+        added_at = existing.added_at if existing is not None else self._clock()
+        self._versions[ref] = _Version(ref, key, key.fingerprint, added_at)  # newest last
         return ref
 
     def _retire_due(self, now: float) -> None:
