@@ -498,3 +498,26 @@ def test_a_burst_against_the_users_own_baseline_raises_an_alert(start: Start, cl
     assert alerts[0]["user"] == "alice"
     assert alerts[0]["signal"] == "requests per minute"
     assert alerts[0]["value"] == 20
+
+
+def test_the_shared_upstream_client_keeps_no_cookies(users: UserDirectory) -> None:
+    seen: list[str | None] = []
+    reply = {"type": "message", "content": [], "usage": {"input_tokens": 1, "output_tokens": 1}}
+
+    def api(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("cookie"))
+        return httpx.Response(200, json=reply, headers={"set-cookie": "lb=alice-node; Path=/"})
+
+    settings = BffSettings(upstream_url="https://api.example.invalid")
+    app = create_app(settings, users=users, transport=httpx.MockTransport(api))
+    with BackgroundServer(app) as server:
+        client = alice(server.url)
+        for _ in range(2):
+            response = client.request(
+                "POST",
+                "/claude/messages",
+                json={"model": MODEL, "max_tokens": 5, "messages": HELLO},
+            )
+            assert response.status_code == 200
+            assert "set-cookie" not in response.headers
+    assert seen == [None, None]  # alice's upstream cookie did not ride along

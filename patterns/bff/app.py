@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 
 import httpx
 from fastapi import FastAPI, Request, Response
@@ -132,9 +133,13 @@ def create_app(
             max_connections=settings.max_connections,
             max_keepalive_connections=settings.max_connections,
         )
+        # A shared client must not keep cookies: one user's upstream Set-Cookie (a load
+        # balancer's, say) would ride along on every other user's requests.
+        no_cookies = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
         async with httpx.AsyncClient(
             base_url=settings.upstream_url,
             transport=transport,
+            cookies=no_cookies,
             timeout=httpx.Timeout(settings.upstream_timeout, connect=10.0),
             limits=limits,
         ) as client:

@@ -51,7 +51,8 @@ class AuditTrail:
         with self._lock:
             self._events.append(entry)
             listeners = list(self._listeners)
-        _log.info("%s", json.dumps(entry, separators=(",", ":"), sort_keys=True))
+        if _log.isEnabledFor(logging.INFO):
+            _log.info("%s", json.dumps(entry, separators=(",", ":"), sort_keys=True))
         for listener in listeners:
             listener(entry)
         return entry

@@ -87,7 +87,8 @@ def clear_cookie() -> str:
 
 
 def own_origin(request: Request) -> str:
-    return f"{request.url.scheme}://{request.url.netloc}"
+    """This server's origin as the browser addressed it (scheme and Host header)."""
+    return f"{request.scope.get('scheme', 'http')}://{request.headers.get('host', '')}"
 
 
 def check_origin(request: Request, allowed: tuple[str, ...], defences: Defences) -> None:

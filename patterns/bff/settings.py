@@ -7,6 +7,7 @@ request. The stores (memory or Redis) are chosen separately, see :mod:`patterns.
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,13 +16,18 @@ from typing import Final
 from patterns.errors import ConfigurationError
 from patterns.models import default_model, find_model
 from patterns.session_keys import DEFAULT_ABSOLUTE_TIMEOUT, DEFAULT_IDLE_TIMEOUT
-from patterns.upstream.ids import IdFactory, random_id
+from patterns.upstream.ids import IdFactory
 
-__all__ = ["COOKIE_NAME", "BffSettings", "Defences", "RateLimit"]
+__all__ = ["COOKIE_NAME", "BffSettings", "Defences", "RateLimit", "request_id"]
 
 #: ``__Host-`` makes the browser refuse the cookie unless it is ``Secure``, has ``Path=/``
 #: and no ``Domain``: a sibling subdomain cannot plant or overwrite it.
 COOKIE_NAME: Final = "__Host-session"
+
+
+def request_id(prefix: str) -> str:
+    """``req_bff_`` + 128 random bits: one ``token_urlsafe`` call (an id per request)."""
+    return f"{prefix}_bff_{secrets.token_urlsafe(16)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +91,7 @@ class BffSettings:
     anthropic_version: str = "2023-06-01"
     defences: Defences = field(default_factory=Defences)
     clock: Callable[[], float] = time.time
-    ids: IdFactory = random_id
+    ids: IdFactory = request_id
     audit_size: int = 1000
 
     def __post_init__(self) -> None:
