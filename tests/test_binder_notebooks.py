@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import secrets
 import shutil
 import subprocess
@@ -31,22 +30,8 @@ from patterns.serving import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 KERNEL_NAME = "binder-env"
-MAX_INSTALL_MB = 650  # measured 514 MB; keep Binder images small
+MAX_INSTALL_MB = 650  # measured 445-451 MB of files; keep Binder images small
 MAX_PEAK_RSS_MB = 1024  # mybinder.org guarantees 1 GB
-# A known breakage, reported and not ours to fix here: patterns.bff imports redis when the
-# module loads, so `python -m patterns ...` fails where the redis extra is not installed, as on
-# Binder. Only that exact failure is tolerated (as xfail); any other one fails the test.
-KNOWN_BREAKAGE = "No module named 'redis'"
-KNOWN_REASON = (
-    "python -m patterns fails without redis: patterns/bff/redis_stores.py imports redis at "
-    "import time (the Binder environment has no redis extra)"
-)
-
-
-def _fail_unless_known(ok: bool, output: str) -> None:
-    if not ok and KNOWN_BREAKAGE in output:
-        pytest.xfail(KNOWN_REASON)
-    assert ok, output[-6000:]
 
 
 @dataclass(frozen=True)
@@ -125,7 +110,7 @@ def test_the_doctor_reports_the_binder_environment_ready(binder_env: BinderEnvir
         timeout=180,
         check=False,
     )
-    _fail_unless_known(result.returncode == 0, result.stdout + result.stderr)
+    assert result.returncode == 0, result.stdout + result.stderr
     assert "✅ packages: all" in result.stdout
     assert "✅ widgets front end" in result.stdout
 
@@ -183,20 +168,7 @@ def test_every_notebook_runs_under_nbval_in_the_binder_environment(
     peak_mb = peak[0] / 2**20
     print(f"binder notebooks: {len(notebooks)} in {seconds:.0f} s, peak RSS {peak_mb:.0f} MB")
     assert peak_mb < MAX_PEAK_RSS_MB
-    if process.returncode != 0:
-        # The known breakage shows in the one cell that runs `python -m patterns scan`.
-        failed = set(re.findall(r"^FAILED (\S+::Cell \d+)", output, flags=re.M))
-        probe = subprocess.run(
-            [binder_env.python, "-m", "patterns", "--help"],
-            cwd=binder_env.source,
-            env=binder_env.env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if failed == {"notebooks/00-start-here.ipynb::Cell 5"}:
-            _fail_unless_known(probe.returncode == 0, probe.stderr)
-        pytest.fail(output[-6000:])
+    assert process.returncode == 0, output[-6000:]
 
 
 def _start_jupyterlab(
