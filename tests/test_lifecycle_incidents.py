@@ -205,7 +205,9 @@ def test_incident_commands_against_a_running_proxy(running_proxy, capsys) -> Non
 
     # Organisation key leaked, but the key file was not updated yet: refuse to claim success.
     assert main(["incident", "org-key-leaked", "--proxy", url, "--leaked", old.fingerprint]) == 1
-    assert "still uses the leaked key" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "still uses the leaked key" in out
+    assert "[done] revoke tokens of older key versions: default" in out  # pre-keyring tokens
     key_file.write_text(new.reveal())
     assert main(["incident", "org-key-leaked", "--proxy", url, "--leaked", old.fingerprint]) == 0
     out = capsys.readouterr().out
@@ -218,7 +220,9 @@ def test_incident_commands_against_a_running_proxy(running_proxy, capsys) -> Non
         _ask(url, bob)
     _ask(url, _mint(url, "bob"))
     assert main(["incident", "org-key-leaked", "--proxy", url, "--leaked", old.fingerprint]) == 0
-    assert "[nothing to do] roll over" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "[nothing to do] roll over" in out
+    assert "[nothing to do] revoke tokens" in out
     captured = capsys.readouterr()
     assert old.reveal() not in captured.out + captured.err
 

@@ -81,7 +81,7 @@ def test_leak_rollover_revokes_every_older_version_at_once() -> None:
     keyring = Keyring(OLD, clock=clock)
     keyring.rollover(NEW, grace=100)
     report = keyring.rollover(NEWER, grace=0, revoke_previous=True)
-    assert report.revoked_refs == (R1, R2)
+    assert report.revoked_refs == (R1, R2, "default")
     for ref in (R1, R2):
         with pytest.raises(TokenRejected, match="revoked"):
             keyring.get(ref)
@@ -242,7 +242,7 @@ def test_rollover_under_traffic_then_leak_response(upstream, caplog) -> None:
         # The new key leaks: roll over to a third key and refuse every earlier token.
         current["key"] = NEWER
         leak = _reload(proxy.url, grace_seconds=0, revoke_previous=True)
-        assert leak["revoked"] == [R1, R2]
+        assert leak["revoked"] == [R1, R2, "default"]
         for token in old_tokens + new_tokens:
             with pytest.raises(anthropic.AuthenticationError, match="revoked"):
                 _ask(proxy.url, token)
@@ -290,3 +290,29 @@ def test_refs_are_the_same_on_every_replica() -> None:
     back = first.rollover(OLD, grace=60)  # rolling back to a key still in its grace period
     assert back.current_ref == R1
     assert [s.state for s in first.status()] == ["grace", "current"]
+
+
+def test_tokens_minted_before_the_keyring_keep_working() -> None:
+    """Records in Redis from before an upgrade carry key_ref "default"."""
+    keyring = Keyring(OLD, clock=FakeClock(0))
+    assert keyring.get("default") == OLD
+    keyring.rollover(NEW, grace=0)
+    assert keyring.get("default") == NEW
+    assert Keyring(OLD, legacy_refs=()).get("default") is None
+    leak = keyring.rollover(NEWER, grace=0, revoke_previous=True)
+    assert "default" in leak.revoked_refs  # minted under an older key: refused after a leak
+    with pytest.raises(TokenRejected):
+        keyring.get("default")
+
+
+def test_serve_token_proxy_refuses_a_loose_key_file(tmp_path: Path, capsys, monkeypatch) -> None:
+    from patterns.__main__ import main
+
+    path = tmp_path / "org.key"
+    path.write_text(OLD.reveal())
+    path.chmod(0o644)
+    monkeypatch.setenv("PATTERNS_TOKEN_ISSUER_SECRET", ISSUER.reveal())
+    assert main(["serve", "token-proxy", "--key-file", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "chmod 600" in err
+    assert OLD.reveal() not in err

@@ -164,25 +164,20 @@ def org_key_leaked(
     under an older version (they get 401 on their next request)."""
     report = IncidentReport("org-key-leaked", f"keyring {keyring.current_ref}")
     rollover = keyring.rollover(new_key, grace=0, revoke_previous=True)
-    if rollover.changed:
-        report.steps.append(
-            Step(
-                "roll over the organisation key",
-                "done",
-                f"now {rollover.current_ref} ({rollover.current_fingerprint})",
-            )
+    report.steps.append(
+        Step(
+            "roll over the organisation key",
+            "done" if rollover.rolled_over else "nothing to do",
+            f"now {rollover.current_ref} ({rollover.current_fingerprint})",
         )
-        report.steps.append(
-            Step(
-                "revoke tokens of older key versions",
-                "done" if rollover.revoked_refs else "nothing to do",
-                ", ".join(rollover.revoked_refs) or "none left",
-            )
+    )
+    report.steps.append(
+        Step(
+            "revoke tokens of older key versions",
+            "done" if rollover.revoked_refs else "nothing to do",
+            ", ".join(rollover.revoked_refs) or "none left",
         )
-    else:
-        report.steps.append(
-            Step("roll over the organisation key", "nothing to do", rollover.lines()[0])
-        )
+    )
     report.subject = f"keyring now at {rollover.current_ref}"
     report.manual.append(_CONSOLE)
     _audit(audit, actor, report, {"key_ref": rollover.current_ref})

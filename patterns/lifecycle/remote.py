@@ -63,15 +63,15 @@ def org_key_leaked_remote(proxy: str, *, leaked: str | None) -> IncidentReport:
                 "then run this again",
             )
         )
-        return report
-    outcome: Outcome = "done" if result["changed"] else "nothing to do"
-    report.steps.append(
-        Step(
-            "roll over the organisation key",
-            outcome,
-            f"now {current['ref']} ({current['fingerprint']})",
+    else:
+        outcome: Outcome = "done" if result["rolled_over"] else "nothing to do"
+        report.steps.append(
+            Step(
+                "roll over the organisation key",
+                outcome,
+                f"now {current['ref']} ({current['fingerprint']})",
+            )
         )
-    )
     revoked = result["revoked"]
     report.steps.append(
         Step(

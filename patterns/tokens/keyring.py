@@ -27,7 +27,7 @@ import os
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -91,14 +91,18 @@ class Rollover:
     previous: tuple[KeyStatus, ...]
     revoked_refs: tuple[str, ...]
     delete_old_key_after: float | None  # when the proxy stops sending the old key
+    rolled_over: bool = False  # a new key became current in this call
 
     def lines(self) -> list[str]:
         """Human-readable report lines (fingerprints only)."""
         if not self.changed:
             return [f"nothing to do: {self.current_ref} ({self.current_fingerprint}) is current"]
-        out = [f"new tokens use {self.current_ref} ({self.current_fingerprint})"]
+        out = []
+        if self.rolled_over:
+            out.append(f"new tokens use {self.current_ref} ({self.current_fingerprint})")
+        out.extend(f"{ref}: its tokens are refused" for ref in self.revoked_refs if "-" not in ref)
         for status in self.previous:
-            if status.state == "revoked":
+            if status.state == "revoked" and status.ref in self.revoked_refs:
                 out.append(f"{status.ref} ({status.fingerprint}) revoked: its tokens are refused")
             elif status.state == "grace" and status.retire_at is not None:
                 out.append(
@@ -119,7 +123,10 @@ class Keyring(Mapping[str, ApiKey]):
 
     ``clock`` returns seconds since the epoch (inject a fake one to fast-forward the grace
     period). ``source`` re-reads the key from where the operator keeps it (a file, a
-    secrets manager) for :meth:`reload`. Thread-safe.
+    secrets manager) for :meth:`reload`. ``legacy_refs`` are refs that tokens minted
+    before the keyring existed carry (a :class:`TokenService` mints ``"default"`` unless
+    attached): they are served with the current key, so an upgrade breaks no live token.
+    Thread-safe.
     """
 
     def __init__(
@@ -129,11 +136,14 @@ class Keyring(Mapping[str, ApiKey]):
         name: str = "org",
         clock: Callable[[], float] = time.time,
         source: Callable[[], ApiKey] | None = None,
+        legacy_refs: Iterable[str] = ("default",),
     ) -> None:
         if not name.isidentifier():
             raise ConfigurationError("a keyring name must be a short identifier such as 'org'")
         self._name = name
         self._prefix = f"{name}-"
+        self._legacy = frozenset(legacy_refs)
+        self._legacy_revoked = False
         self._clock = clock
         self._source = source
         self._lock = threading.Lock()
@@ -149,11 +159,15 @@ class Keyring(Mapping[str, ApiKey]):
         """
         with self._lock:
             version = self._versions.get(key)
+            if version is None and key in self._legacy and self._legacy_revoked:
+                raise TokenRejected(_REVOKED_MESSAGE)
             if version is None:
                 # A replica that took a new key before this one did minted the token: serve
                 # it with this replica's current key until this replica is reloaded too.
                 return (
-                    self._versions[self._current].key if key.startswith(self._prefix) else default
+                    self._versions[self._current].key
+                    if key.startswith(self._prefix) or key in self._legacy
+                    else default
                 )
             if version.revoked:
                 raise TokenRejected(_REVOKED_MESSAGE)
@@ -238,6 +252,10 @@ class Keyring(Mapping[str, ApiKey]):
                     deadline = now + grace
                     if version.retire_at is None or deadline < version.retire_at:
                         version.retire_at = deadline
+            if revoke_previous and self._legacy and not self._legacy_revoked:
+                self._legacy_revoked = True  # tokens from before the keyring: same old key
+                revoked.extend(sorted(self._legacy))
+                changed = True
             self._retire_due(now)
             for service in self._services:
                 service.key_ref = self._current
@@ -256,6 +274,7 @@ class Keyring(Mapping[str, ApiKey]):
                 previous,
                 tuple(revoked),
                 max(grace_ends) if grace_ends else None,
+                rolled_over=self._current != current.ref,
             )
         for line in report.lines():
             log.info("keyring %s: %s", self._name, line)
@@ -350,6 +369,7 @@ def add_rollover_route(app: FastAPI, keyring: Keyring, dependencies: list[Any]) 
             raise UpstreamError(400, str(error)) from None
         payload = {
             "changed": report.changed,
+            "rolled_over": report.rolled_over,
             "current": {"ref": report.current_ref, "fingerprint": report.current_fingerprint},
             "revoked": list(report.revoked_refs),
             "versions": [
