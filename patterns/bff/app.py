@@ -14,6 +14,7 @@ from http.cookiejar import CookieJar, DefaultCookiePolicy
 import httpx
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from patterns.bff import messages, routes
@@ -39,8 +40,6 @@ def _envelope(
     """The Anthropic error envelope with this BFF's request id (never a stack trace)."""
     rid = getattr(request.state, "request_id", None) or request.app.state.bff.request_id()
     body = {"type": "error", "error": {"type": error_type, "message": message}, "request_id": rid}
-    from fastapi.responses import JSONResponse
-
     return JSONResponse(body, status_code=status, headers={"request-id": rid, **headers})
 
 
