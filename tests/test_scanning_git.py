@@ -196,3 +196,18 @@ def test_standalone_entry_point_scans_history(planted) -> None:
     assert result.returncode == 1
     assert "heavy: []" in result.stderr
     assert not any(key in result.stdout + result.stderr for key in keys.values())
+
+
+def test_an_untrusted_repository_runs_none_of_its_configured_programs(planted) -> None:
+    repo, _, _ = planted
+    marker = repo.parent / "ran"
+    script = repo.parent / "evil.sh"
+    script.write_text(f"#!/bin/sh\ntouch {marker}\n")
+    script.chmod(0o755)
+    for option in ("core.fsmonitor", "diff.external", "core.pager"):
+        git(repo, "config", option, str(script))
+    git(repo, "config", "diff.python.textconv", str(script))
+    (repo / ".gitattributes").write_text("*.py diff=python\n")
+    result = scan_git_history(repo)
+    assert len(result.findings) == 3
+    assert not marker.exists()

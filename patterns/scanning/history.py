@@ -33,6 +33,9 @@ __all__ = ["HistoryScan", "scan_git_history"]
 _EMPTY_BLOB: Final = "0" * 40
 _GITLINK: Final = "160000"  # a submodule's commit, not a file
 _TIMEOUT: Final = 600.0
+# The repository being scanned may be untrusted: no fsmonitor hook, no external diff or
+# textconv program (the log below also passes --no-ext-diff and --no-textconv).
+_HARDENING: Final = ("-c", "core.fsmonitor=false", "-c", "diff.external=")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +64,7 @@ def _git() -> str:
 
 def _run(repo: str, *args: str) -> bytes:
     result = subprocess.run(  # noqa: S603 - fixed git subcommands, no shell
-        [_git(), "-C", repo, *args],
+        [_git(), "-C", repo, *_HARDENING, *args],
         capture_output=True,
         timeout=_TIMEOUT,
         check=False,
@@ -128,7 +131,7 @@ def _read_blobs(repo: str, names: Sequence[str]) -> Iterator[tuple[str, bytes | 
     """Yield (blob, content) for each name, through one ``git cat-file --batch`` process;
     content is None for a blob larger than the scanner reads."""
     process = subprocess.Popen(  # noqa: S603 - fixed git subcommand, no shell
-        [_git(), "-C", repo, "cat-file", "--batch"],
+        [_git(), "-C", repo, *_HARDENING, "cat-file", "--batch"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
