@@ -521,3 +521,20 @@ def test_the_shared_upstream_client_keeps_no_cookies(users: UserDirectory) -> No
             assert response.status_code == 200
             assert "set-cookie" not in response.headers
     assert seen == [None, None]  # alice's upstream cookie did not ride along
+
+
+def test_an_error_in_the_middle_of_a_stream_passes_through(
+    bff: tuple[str, Any], upstream: BackgroundServer
+) -> None:
+    url, app = bff
+    client = alice(url)
+    controls_of(upstream.app).faults.error_stream_next(529, after_events=2)
+    body = {"model": MODEL, "max_tokens": 64, "messages": HELLO, "stream": True}
+    with httpx.stream(
+        "POST", f"{url}/claude/messages", json=body, headers=client.headers(), timeout=30
+    ) as response:
+        text = response.read().decode()
+    assert response.status_code == 200  # the status was sent before the error happened
+    assert "event: error" in text
+    assert '"overloaded_error"' in text
+    assert bff_of(app).audit.events("message")[-1]["stream"] is True
