@@ -5,6 +5,7 @@ Each runs twice: the second run finds nothing to do. Nothing prints a key."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 from collections.abc import Iterator
@@ -276,3 +277,17 @@ def test_kms_key_compromised_command(tmp_path: Path, capsys, monkeypatch) -> Non
     assert main(args) == 0
     assert "[done]" not in capsys.readouterr().out
     assert [e["outcome"] for e in read_audit_log(tmp_path / "incidents.jsonl")] == ["ok", "ok"]
+
+
+def test_the_bff_key_store_plugs_in_through_the_async_adapter() -> None:
+    from patterns.bff.stores import KeyRecord, MemoryKeyStore
+    from patterns.lifecycle.incidents import AsyncKeyStoreKeys
+
+    store = MemoryKeyStore()
+    asyncio.run(store.put("alice", KeyRecord("kms1.sealed.value", "sha256:00000000")))
+    keys = AsyncKeyStoreKeys(store)
+    assert isinstance(keys, UserKeys)
+    report = user_key_leaked("alice", keys=keys)
+    assert [s.outcome for s in report.steps] == ["skipped", "done", "skipped"]
+    assert store.raw() == {}
+    assert [s.outcome for s in user_key_leaked("alice", keys=keys).steps][1] == "nothing to do"

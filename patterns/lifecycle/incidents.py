@@ -4,7 +4,8 @@ nothing left to do and says so), reports every step it took, and writes an audit
 * :func:`user_key_leaked`: revoke the user's temporary tokens, delete their stored key, end
   their sessions. The stores are small protocols (:class:`UserTokens`, :class:`UserKeys`,
   :class:`UserSessions`): :class:`~patterns.tokens.TokenService` already is a
-  ``UserTokens``; the BFF's key and session stores plug in with an adapter.
+  ``UserTokens``; :class:`AsyncKeyStoreKeys` adapts the BFF's key store; the BFF's session
+  store has no per-user index yet, so ending a user's sessions waits for one.
 * :func:`org_key_leaked`: roll the token proxy's organisation key over with no grace and
   revoke every token minted under the old key.
 * :func:`kms_key_compromised`: rotate the customer key past the compromised version,
@@ -17,6 +18,7 @@ them, and every report says so.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal, Protocol, runtime_checkable
@@ -29,6 +31,7 @@ from patterns.lifecycle.sealed import SealedStore
 from patterns.tokens.keyring import Keyring
 
 __all__ = [
+    "AsyncKeyStoreKeys",
     "IncidentReport",
     "Outcome",
     "Step",
@@ -101,6 +104,22 @@ class UserSessions(Protocol):
     """Ends every session of a user; returns how many."""
 
     def end_user_sessions(self, user_id: str) -> int: ...
+
+
+class _AsyncDeleter(Protocol):
+    async def delete(self, username: str) -> bool: ...
+
+
+class AsyncKeyStoreKeys:
+    """:class:`UserKeys` over a store whose ``delete(user)`` is a coroutine, such as the
+    BFF's ``KeyStore`` (memory or Redis). Call it from synchronous code (a command, a
+    script): it runs the coroutine to completion on its own event loop."""
+
+    def __init__(self, store: _AsyncDeleter) -> None:
+        self.store = store
+
+    def delete_user_key(self, user_id: str) -> bool:
+        return asyncio.run(self.store.delete(user_id))
 
 
 def _audit(
