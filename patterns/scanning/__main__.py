@@ -4,4 +4,5 @@ import sys
 
 from patterns.scanning.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # importing this module (an import probe) runs nothing
+    sys.exit(main())
