@@ -54,7 +54,9 @@ def test_each_rule_detects_its_format(value, rule) -> None:
 
 def test_boundaries_and_near_misses() -> None:
     secret = real_shaped()
-    assert find_secrets(f"x{secret}") == []  # glued to a word: not a key boundary
+    # Glued to the text before it, the key is still found: repr() and JSON put escapes
+    # such as \n right in front of a key, and redaction must not miss those.
+    assert [m.value for m in find_secrets(f"x{secret}")] == [secret]
     assert [m.rule.id for m in find_secrets(secret + "Z")] == ["anthropic-key-like"]
     assert find_secrets("sk-ant-api03-short") == []
     assert find_secrets("the format is sk-ant-api03-… plus 95 characters") == []
@@ -269,3 +271,26 @@ def test_module_entry_point_scans_the_repository() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        lambda k: repr("first line\n" + k),
+        lambda k: json.dumps({"content": "x\t" + k}),
+        lambda k: str({"body": b"line\n" + k.encode()}),
+        lambda k: "apikey" + k,
+    ],
+)
+def test_keys_behind_escapes_are_redacted(wrap) -> None:
+    secret = real_shaped()
+    text = wrap(secret)
+    assert secret not in redact(text)
+    assert [m.value for m in find_secrets(text)] == [secret]
+
+
+def test_a_match_never_shows_its_value() -> None:
+    secret = real_shaped()
+    (match,) = find_secrets(secret)
+    assert secret not in repr(match)
+    assert secret not in repr([match])
