@@ -297,3 +297,64 @@ def test_two_proxy_processes_sharing_redis_grant_exactly_max_uses(
         for process, _ in processes:
             process.terminate()
             process.wait(timeout=10)
+
+
+def _chunks(total: int, size: int = 64 * 1024) -> Iterator[bytes]:
+    yield b'{"model": "' + MODEL.encode() + b'", "pad": "'
+    sent = 0
+    while sent < total:
+        yield b"x" * size
+        sent += size
+    yield b'"}'
+
+
+def test_a_chunked_body_without_a_token_is_refused_before_it_is_read(
+    proxy: tuple[str, TokenService],
+) -> None:
+    url, _ = proxy
+    response = httpx.post(f"{url}/v1/messages", content=_chunks(50 * 1024 * 1024), timeout=30)
+    assert response.status_code == 401
+
+
+def test_a_chunked_body_over_the_limit_is_cut_off(proxy: tuple[str, TokenService]) -> None:
+    url, _ = proxy
+    headers = {"x-api-key": str(mint(url)["token"])}
+    response = httpx.post(
+        f"{url}/v1/messages", content=_chunks(6 * 1024 * 1024), headers=headers, timeout=30
+    )
+    assert response.status_code == 413
+
+
+def test_minting_checks_the_issuer_before_reading_the_body(proxy: tuple[str, TokenService]) -> None:
+    url, _ = proxy
+    response = httpx.post(f"{url}/tokens", content=_chunks(10 * 1024 * 1024), timeout=30)
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"model": "claude-opus-4-1", "max_tokens": 8, "model": "claude-haiku-4-5"}',
+        b'{"model": "claude-haiku-4-5", "max_tokens": NaN}',
+        '{"model": "claude-haiku-4-5"}'.encode("utf-16"),
+    ],
+)
+def test_ambiguous_json_is_refused(proxy: tuple[str, TokenService], body: bytes) -> None:
+    url, _ = proxy
+    minted = mint(url, models=[MODEL])
+    response = httpx.post(
+        f"{url}/v1/messages",
+        content=body,
+        headers={"x-api-key": str(minted["token"]), "content-type": "application/json"},
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_plain_http_to_a_remote_upstream_is_refused() -> None:
+    from patterns.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="would expose the organisation's API key"):
+        ProxySettings("http://api.example.com", {"default": ORG_KEY}, ISSUER)
+    ProxySettings("https://api.example.com", {"default": ORG_KEY}, ISSUER)
+    ProxySettings("http://10.0.0.5", {"default": ORG_KEY}, ISSUER, allow_insecure_upstream=True)

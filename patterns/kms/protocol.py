@@ -198,7 +198,9 @@ def parse_wrapped(wrapped: bytes) -> tuple[KeyRef, bytes]:
     return KeyRef(key_id, version), native
 
 
-def require_tls(url: str, *, service: str, allow_insecure: bool = False) -> None:
+def require_tls(
+    url: str, *, service: str, allow_insecure: bool = False, exposes: str = "data keys"
+) -> None:
     """Refuse a plain-http KMS endpoint unless it is on this machine.
 
     A KMS answers with plaintext data keys, so anything between the app and the KMS must not
@@ -217,6 +219,6 @@ def require_tls(url: str, *, service: str, allow_insecure: bool = False) -> None
         loopback = False
     if not loopback:
         raise ConfigurationError(
-            f"{service} at {host} over plain http would expose data keys on the network: "
+            f"{service} at {host} over plain http would expose {exposes} on the network: "
             "use https (or allow_insecure=True for a network you trust)"
         )

@@ -28,7 +28,7 @@ import httpx
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.background import BackgroundTask
 
 from patterns.errors import (
@@ -39,9 +39,10 @@ from patterns.errors import (
     TokenScopeError,
 )
 from patterns.keys import ApiKey
+from patterns.kms.protocol import require_tls
 from patterns.tokens.keyring import Keyring, add_rollover_route
-from patterns.tokens.model import Grant
-from patterns.tokens.service import TokenService
+from patterns.tokens.model import TOKEN_RE, Grant
+from patterns.tokens.service import REJECTED_MESSAGE, TokenService
 from patterns.upstream.envelope import UpstreamError, error_json
 
 __all__ = ["ProxySettings", "create_app"]
@@ -72,10 +73,17 @@ class ProxySettings:
     timeout: float = 600.0
     max_connections: int = 64
     extra_client_options: dict[str, Any] = field(default_factory=dict)
+    allow_insecure_upstream: bool = False  # plain http beyond loopback: a network you trust
 
     def __post_init__(self) -> None:
         if not self.api_keys:
             raise ConfigurationError("the token proxy needs at least one API key to forward with")
+        require_tls(
+            self.upstream_url,
+            service="the upstream API",
+            allow_insecure=self.allow_insecure_upstream,
+            exposes="the organisation's API key",
+        )
         if len(self.issuer_secret.reveal()) < 32:
             raise ConfigurationError(
                 "the issuer secret must have at least 32 characters; generate one with "
@@ -181,8 +189,17 @@ def _add_issuer_routes(app: FastAPI, service: TokenService, settings: ProxySetti
 
     issuer = [Depends(require_issuer)]
 
-    @app.post("/tokens", status_code=201, dependencies=issuer)
-    async def mint(body: MintRequest) -> Response:
+    @app.post("/tokens", status_code=201)
+    async def mint(request: Request) -> Response:
+        # The issuer check comes before the body is read: a declared dependency would run only
+        # after FastAPI had read and parsed a body of any size from an anonymous client.
+        require_issuer(request)
+        raw = await _read_capped(request, settings.max_body_bytes)
+        try:
+            body = MintRequest.model_validate_json(raw)
+        except ValidationError as error:
+            fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in error.errors())
+            raise UpstreamError(400, f"invalid request: check {fields or 'the body'}") from None
         try:
             minted = await anyio.to_thread.run_sync(
                 lambda: service.mint(
@@ -224,20 +241,48 @@ def _add_issuer_routes(app: FastAPI, service: TokenService, settings: ProxySetti
         add_rollover_route(app, settings.api_keys, issuer)
 
 
-async def _read_json(request: Request, limit: int) -> tuple[bytes, dict[str, Any]]:
+async def _read_capped(request: Request, limit: int) -> bytes:
+    """Read the body, refusing it as soon as it passes ``limit`` bytes: a chunked upload
+    declares no length, and buffering it whole first would let anyone exhaust memory."""
     declared = request.headers.get("content-length", "0")
     if declared.isdigit() and int(declared) > limit:
         raise UpstreamError(413, "request body too large for this proxy")
-    body = await request.body()
-    if len(body) > limit:
-        raise UpstreamError(413, "request body too large for this proxy")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise UpstreamError(413, "request body too large for this proxy")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise ValueError("duplicate key")
+    return dict(pairs)
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _parse_strict(body: bytes) -> dict[str, Any]:
+    """Parse as the scope check must: strict UTF-8, no duplicate keys, no NaN/Infinity.
+
+    A parser that keeps the last duplicate (Python's) and one that keeps the first could
+    otherwise see different models in the same bytes; forwarding the re-serialised object
+    (not the original bytes) makes the checked request the one that is sent.
+    """
     try:
-        payload = json.loads(body)
-    except ValueError:
+        payload = json.loads(
+            body.decode("utf-8"), object_pairs_hook=_unique_keys, parse_constant=_no_constants
+        )
+    except ValueError:  # also UnicodeDecodeError
         payload = None
     if not isinstance(payload, dict):
-        raise UpstreamError(400, "the body must be a JSON object")
-    return body, payload
+        raise UpstreamError(400, "the body must be one JSON object (UTF-8, no duplicate keys)")
+    return payload
 
 
 def _scope_of(payload: dict[str, Any], *, generates: bool) -> tuple[str | None, int | None]:
@@ -275,9 +320,12 @@ def _add_message_routes(app: FastAPI, service: TokenService, settings: ProxySett
     """``/v1/messages`` and ``/v1/messages/count_tokens``: redeem, swap the key, forward."""
 
     async def forward(request: Request, path: str, *, generates: bool) -> Response:
-        body, payload = await _read_json(request, settings.max_body_bytes)
+        token = _presented_token(request)
+        if not TOKEN_RE.match(token):  # refuse before reading a byte of the body
+            raise UpstreamError(401, REJECTED_MESSAGE)
+        payload = _parse_strict(await _read_capped(request, settings.max_body_bytes))
         model, max_tokens = _scope_of(payload, generates=generates)
-        grant = await _redeem(service, _presented_token(request), model, max_tokens)
+        grant = await _redeem(service, token, model, max_tokens)
         try:
             key = settings.api_keys.get(grant.key_ref)
         except TokenRejected as error:  # a Keyring refuses tokens of a revoked key
@@ -288,6 +336,8 @@ def _add_message_routes(app: FastAPI, service: TokenService, settings: ProxySett
         headers = {k: v for k, v in request.headers.items() if k in _FORWARDED_REQUEST_HEADERS}
         headers["x-api-key"] = key.reveal()
         client: httpx.AsyncClient = request.app.state.client
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        headers["content-type"] = "application/json"
         upstream = await _send(
             client, client.build_request("POST", path, content=body, headers=headers)
         )

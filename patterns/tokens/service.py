@@ -26,7 +26,7 @@ from patterns.tokens.model import (
     new_token_id,
 )
 
-__all__ = ["TokenService", "TokenStore"]
+__all__ = ["REJECTED_MESSAGE", "TokenService", "TokenStore"]
 
 _MAX_TTL: Final = 24 * 3600.0
 _MAX_USES: Final = 1_000_000
@@ -49,7 +49,7 @@ class TokenStore(Protocol):
     def revoke_user(self, user_id: str) -> int: ...
 
 
-_REJECTED_MESSAGE: Final = (
+REJECTED_MESSAGE: Final = (
     "the temporary token is not valid (unknown, expired, revoked or used up); ask your "
     "application for a new one"
 )
@@ -148,7 +148,7 @@ def _rejected(reason: Rejection) -> TokenRejected:
             "outside its scope)"
         )
     else:
-        error = TokenRejected(_REJECTED_MESSAGE)
+        error = TokenRejected(REJECTED_MESSAGE)
     error.reason = reason  # type: ignore[attr-defined]
     return error
 
