@@ -358,3 +358,44 @@ def test_plain_http_to_a_remote_upstream_is_refused() -> None:
         ProxySettings("http://api.example.com", {"default": ORG_KEY}, ISSUER)
     ProxySettings("https://api.example.com", {"default": ORG_KEY}, ISSUER)
     ProxySettings("http://10.0.0.5", {"default": ORG_KEY}, ISSUER, allow_insecure_upstream=True)
+
+
+def test_fields_and_betas_outside_the_allowlist_are_refused_without_spending_a_use(
+    proxy: tuple[str, TokenService],
+) -> None:
+    url, service = proxy
+    minted = mint(url)
+    headers = {"x-api-key": str(minted["token"]), "anthropic-version": "2023-06-01"}
+    body = {"model": MODEL, "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
+    extra = httpx.post(
+        f"{url}/v1/messages", json={**body, "mcp_servers": [{"url": "x"}]}, headers=headers
+    )
+    assert extra.status_code == 400
+    assert "mcp_servers" in extra.json()["error"]["message"]
+    beta = httpx.post(
+        f"{url}/v1/messages", json=body, headers={**headers, "anthropic-beta": "files-api-2025"}
+    )
+    assert beta.status_code == 400
+    record = service.status(str(minted["token_id"]))
+    assert record is not None
+    assert record.uses == 0
+
+
+def test_an_allowed_beta_is_forwarded(upstream: BackgroundServer, clock: Clock) -> None:
+    service = TokenService(MemoryTokenStore(), clock=clock)
+    settings = ProxySettings(
+        upstream.url, {"default": ORG_KEY}, ISSUER, allowed_betas=frozenset({"demo-beta"})
+    )
+    with BackgroundServer(create_app(service, settings)) as server:
+        token = service.mint("alice").token
+        body = {"model": MODEL, "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
+        response = httpx.post(
+            f"{server.url}/v1/messages",
+            json=body,
+            headers={
+                "x-api-key": token,
+                "anthropic-beta": "demo-beta",
+                "anthropic-version": "2023-06-01",
+            },
+        )
+        assert response.status_code == 200

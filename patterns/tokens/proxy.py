@@ -40,17 +40,24 @@ from patterns.errors import (
 )
 from patterns.keys import ApiKey
 from patterns.kms.protocol import require_tls
+from patterns.tokens.intake import (
+    DEFAULT_ALLOWED_FIELDS,
+    checked_betas,
+    parse_strict,
+    read_capped,
+    scope_of,
+)
 from patterns.tokens.keyring import Keyring, add_rollover_route
 from patterns.tokens.model import TOKEN_RE, Grant
 from patterns.tokens.service import REJECTED_MESSAGE, TokenService
 from patterns.upstream.envelope import UpstreamError, error_json
 
-__all__ = ["ProxySettings", "create_app"]
+__all__ = ["DEFAULT_ALLOWED_FIELDS", "ProxySettings", "create_app"]
 
 log = logging.getLogger("patterns.tokens.proxy")
 
 _FORWARDED_REQUEST_HEADERS: Final = frozenset(
-    {"content-type", "accept", "accept-encoding", "anthropic-version", "anthropic-beta"}
+    {"content-type", "accept", "accept-encoding", "anthropic-version"}
 )
 _FORWARDED_RESPONSE_HEADERS: Final = frozenset(
     {"content-type", "content-encoding", "request-id", "retry-after", "x-should-retry"}
@@ -74,6 +81,8 @@ class ProxySettings:
     max_connections: int = 64
     extra_client_options: dict[str, Any] = field(default_factory=dict)
     allow_insecure_upstream: bool = False  # plain http beyond loopback: a network you trust
+    allowed_fields: frozenset[str] = DEFAULT_ALLOWED_FIELDS
+    allowed_betas: frozenset[str] = frozenset()  # anthropic-beta values clients may send
 
     def __post_init__(self) -> None:
         if not self.api_keys:
@@ -194,7 +203,7 @@ def _add_issuer_routes(app: FastAPI, service: TokenService, settings: ProxySetti
         # The issuer check comes before the body is read: a declared dependency would run only
         # after FastAPI had read and parsed a body of any size from an anonymous client.
         require_issuer(request)
-        raw = await _read_capped(request, settings.max_body_bytes)
+        raw = await read_capped(request, settings.max_body_bytes)
         try:
             body = MintRequest.model_validate_json(raw)
         except ValidationError as error:
@@ -241,59 +250,6 @@ def _add_issuer_routes(app: FastAPI, service: TokenService, settings: ProxySetti
         add_rollover_route(app, settings.api_keys, issuer)
 
 
-async def _read_capped(request: Request, limit: int) -> bytes:
-    """Read the body, refusing it as soon as it passes ``limit`` bytes: a chunked upload
-    declares no length, and buffering it whole first would let anyone exhaust memory."""
-    declared = request.headers.get("content-length", "0")
-    if declared.isdigit() and int(declared) > limit:
-        raise UpstreamError(413, "request body too large for this proxy")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise UpstreamError(413, "request body too large for this proxy")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    keys = [key for key, _ in pairs]
-    if len(set(keys)) != len(keys):
-        raise ValueError("duplicate key")
-    return dict(pairs)
-
-
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _parse_strict(body: bytes) -> dict[str, Any]:
-    """Parse as the scope check must: strict UTF-8, no duplicate keys, no NaN/Infinity.
-
-    A parser that keeps the last duplicate (Python's) and one that keeps the first could
-    otherwise see different models in the same bytes; forwarding the re-serialised object
-    (not the original bytes) makes the checked request the one that is sent.
-    """
-    try:
-        payload = json.loads(
-            body.decode("utf-8"), object_pairs_hook=_unique_keys, parse_constant=_no_constants
-        )
-    except ValueError:  # also UnicodeDecodeError
-        payload = None
-    if not isinstance(payload, dict):
-        raise UpstreamError(400, "the body must be one JSON object (UTF-8, no duplicate keys)")
-    return payload
-
-
-def _scope_of(payload: dict[str, Any], *, generates: bool) -> tuple[str | None, int | None]:
-    """The model and max_tokens a request asks for, as the token's scope check needs them."""
-    model = payload.get("model")
-    max_tokens = payload.get("max_tokens") if generates else None
-    if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int)):
-        raise UpstreamError(400, "max_tokens: must be an integer")
-    return (model if isinstance(model, str) else None), max_tokens
-
-
 async def _redeem(service: TokenService, token: str, model: str | None, limit: int | None) -> Grant:
     try:
         return await anyio.to_thread.run_sync(
@@ -323,8 +279,9 @@ def _add_message_routes(app: FastAPI, service: TokenService, settings: ProxySett
         token = _presented_token(request)
         if not TOKEN_RE.match(token):  # refuse before reading a byte of the body
             raise UpstreamError(401, REJECTED_MESSAGE)
-        payload = _parse_strict(await _read_capped(request, settings.max_body_bytes))
-        model, max_tokens = _scope_of(payload, generates=generates)
+        payload = parse_strict(await read_capped(request, settings.max_body_bytes))
+        betas = checked_betas(request, payload, settings.allowed_fields, settings.allowed_betas)
+        model, max_tokens = scope_of(payload, generates=generates)
         grant = await _redeem(service, token, model, max_tokens)
         try:
             key = settings.api_keys.get(grant.key_ref)
@@ -334,6 +291,8 @@ def _add_message_routes(app: FastAPI, service: TokenService, settings: ProxySett
             log.error("no API key configured for key_ref %s", grant.key_ref)
             raise UpstreamError(500, "the proxy is misconfigured; contact its operator")
         headers = {k: v for k, v in request.headers.items() if k in _FORWARDED_REQUEST_HEADERS}
+        if betas:
+            headers["anthropic-beta"] = ",".join(betas)
         headers["x-api-key"] = key.reveal()
         client: httpx.AsyncClient = request.app.state.client
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
