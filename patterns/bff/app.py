@@ -21,7 +21,7 @@ from patterns.bff import messages, routes
 from patterns.bff.context import Bff
 from patterns.bff.monitoring import AnomalyDetector, AuditTrail
 from patterns.bff.passwords import UserDirectory
-from patterns.bff.security import SecurityHeaders
+from patterns.bff.security import SECURITY_HEADERS, BodyLimit, SecurityHeaders
 from patterns.bff.settings import BffSettings
 from patterns.bff.stores import Stores, memory_stores
 from patterns.bff.vault import KeyVault, ephemeral_kms
@@ -78,7 +78,12 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     async def on_unexpected(request: Request, error: Exception) -> Response:
         log.error("unexpected %s", type(error).__name__)
-        return _envelope(request, 500, "api_error", "internal error; nothing was sent", {})
+        # This handler runs outside SecurityHeaders (in Starlette's ServerErrorMiddleware),
+        # so the response carries its own cache and security headers.
+        headers = {
+            k.decode(): v.decode() for k, v in (*SECURITY_HEADERS, (b"cache-control", b"no-store"))
+        }
+        return _envelope(request, 500, "api_error", "internal error; nothing was sent", headers)
 
     app.add_exception_handler(UpstreamError, on_refusal)
     app.add_exception_handler(RequestValidationError, on_validation)
@@ -163,5 +168,6 @@ def create_app(
     app.include_router(routes.router)
     app.include_router(messages.router)
     _install_error_handlers(app)
+    app.add_middleware(BodyLimit, messages_limit=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)
     return app

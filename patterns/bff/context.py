@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 import httpx
@@ -29,6 +30,11 @@ class Bff:
     audit: AuditTrail
     anomalies: AnomalyDetector
     client: httpx.AsyncClient | None = field(default=None)
+    login_slots: threading.BoundedSemaphore | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        if self.login_slots is None:
+            self.login_slots = threading.BoundedSemaphore(self.settings.max_concurrent_logins)
 
     def request_id(self) -> str:
         return self.settings.ids("req")

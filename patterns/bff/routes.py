@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from patterns.bff.context import bff_of, signed_in
+from patterns.bff.context import Bff, bff_of, signed_in
 from patterns.bff.security import check_origin, clear_cookie, session_cookie
 from patterns.bff.settings import COOKIE_NAME
 from patterns.bff.vault import parse_api_key
@@ -51,16 +51,25 @@ async def login(request: Request, body: Login) -> Response:
     settings = bff.settings
     check_origin(request, settings.allowed_origins, settings.defences)
     now = settings.clock()
-    decision = await bff.stores.limiter.hit(f"login:{body.username}", settings.login_limit, now)
-    if not decision.allowed:
-        bff.audit.record("login_throttled", user=body.username, status=429)
-        raise UpstreamError(
-            429,
-            "too many sign-in attempts; wait and try again",
-            headers=_retry_after(decision.retry_after),
-        )
+    client = request.client.host if request.client else "unknown"
+    # Per address, and per (user, address): a stranger cannot lock a user out by failing on
+    # their name, and one address cannot spray passwords over many names.
+    for bucket, limit in (
+        (f"login-ip:{client}", settings.login_ip_limit),
+        (f"login:{body.username}:{client}", settings.login_limit),
+    ):
+        decision = await bff.stores.limiter.hit(bucket, limit, now)
+        if not decision.allowed:
+            bff.audit.record("login_throttled", user=body.username, status=429)
+            raise UpstreamError(
+                429,
+                "too many sign-in attempts; wait and try again",
+                headers=_retry_after(decision.retry_after),
+            )
     started = time.perf_counter()
-    ok = await anyio.to_thread.run_sync(bff.users.authenticate, body.username, body.password)
+    ok = await anyio.to_thread.run_sync(_authenticate_bounded, bff, body.username, body.password)
+    if ok is None:
+        raise UpstreamError(529, "sign-in is busy; try again in a moment", headers=_retry_after(2))
     if not ok:
         bff.audit.record("login_failed", user=body.username, status=401)
         raise UpstreamError(401, "wrong username or password")
@@ -79,6 +88,19 @@ async def login(request: Request, body: Login) -> Response:
         session_id, settings.absolute_timeout, settings.defences
     )
     return response
+
+
+def _authenticate_bounded(bff: Bff, username: str, password: str) -> bool | None:
+    """Check a password with at most ``max_concurrent_logins`` Argon2id runs at once (19 MiB
+    each); None when no slot frees up within two seconds."""
+    slots = bff.login_slots
+    assert slots is not None
+    if not slots.acquire(timeout=2.0):
+        return None
+    try:
+        return bff.users.authenticate(username, password)
+    finally:
+        slots.release()
 
 
 @router.post("/auth/logout")
@@ -118,6 +140,17 @@ async def put_key(request: Request, body: StoreKey) -> Response:
         key = parse_api_key(body.api_key)
     except InvalidKeyError as error:
         raise UpstreamError(400, f"api_key: {error}") from None
+    settings = bff.settings
+    if settings.defences.rate_limit:  # each write seals the key: one call to the customer's KMS
+        decision = await bff.stores.limiter.hit(
+            f"key-write:{who.username}", settings.key_write_limit, settings.clock()
+        )
+        if not decision.allowed:
+            raise UpstreamError(
+                429,
+                "too many key changes; wait and try again",
+                headers=_retry_after(decision.retry_after),
+            )
     fingerprint = await bff.vault.put(who.username, key)
     bff.audit.record("key_stored", user=who.username, key_fingerprint=fingerprint, status=204)
     return Response(status_code=204)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hmac
 from typing import Any, Final
 
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -26,6 +27,7 @@ from patterns.upstream.envelope import UpstreamError
 __all__ = [
     "CSRF_HEADER",
     "SECURITY_HEADERS",
+    "BodyLimit",
     "SecurityHeaders",
     "check_csrf",
     "check_origin",
@@ -74,6 +76,44 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class BodyLimit:
+    """Cap every request body before anything reads it: ``/claude/`` requests at the
+    Messages limit, everything else (sign-in, key storage) at a few KiB.
+
+    FastAPI reads and parses a route's whole body to fill its pydantic model before the route
+    (or its Origin check and rate limit) runs, so without this an anonymous client could make
+    the server buffer a body of any size. Chunked bodies are counted as they arrive.
+    """
+
+    def __init__(self, app: ASGIApp, *, messages_limit: int, small_limit: int = 16 * 1024):
+        self.app = app
+        self.messages_limit = messages_limit
+        self.small_limit = small_limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.messages_limit if scope["path"].startswith("/claude/") else self.small_limit
+        declared = dict(scope.get("headers", [])).get(b"content-length", b"")
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            if declared.isdigit() and int(declared) > limit:
+                raise StarletteHTTPException(413)
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    # An HTTPException passes through FastAPI's body parsing untouched and
+                    # is answered as 413 request_too_large by the app's handler.
+                    raise StarletteHTTPException(413)
+            return message
+
+        await self.app(scope, limited, send)
 
 
 def session_cookie(session_id: str, max_age: float, defences: Defences) -> str:

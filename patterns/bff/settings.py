@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from patterns.errors import ConfigurationError
+from patterns.kms.protocol import require_tls
 from patterns.models import default_model, find_model
 from patterns.session_keys import DEFAULT_ABSOLUTE_TIMEOUT, DEFAULT_IDLE_TIMEOUT
 from patterns.upstream.ids import IdFactory
@@ -83,7 +84,11 @@ class BffSettings:
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT
     absolute_timeout: float = DEFAULT_ABSOLUTE_TIMEOUT
     message_limit: RateLimit = field(default_factory=lambda: RateLimit(30, 10))
-    login_limit: RateLimit = field(default_factory=lambda: RateLimit(10, 5))
+    login_limit: RateLimit = field(default_factory=lambda: RateLimit(10, 5))  # per user and IP
+    login_ip_limit: RateLimit = field(default_factory=lambda: RateLimit(30, 10))  # per IP
+    key_write_limit: RateLimit = field(default_factory=lambda: RateLimit(20, 10))  # KMS seals
+    max_concurrent_logins: int = 4  # Argon2id at 19 MiB each: bound memory and CPU
+    allow_insecure_upstream: bool = False  # plain http beyond loopback: a network you trust
     token_budget: int | None = None
     key_cache_seconds: float = 60.0
     upstream_timeout: float = 600.0
@@ -97,6 +102,14 @@ class BffSettings:
     def __post_init__(self) -> None:
         if not self.upstream_url.startswith(("http://", "https://")):
             raise ConfigurationError("upstream_url must be an http(s) URL")
+        require_tls(
+            self.upstream_url,
+            service="the upstream API",
+            allow_insecure=self.allow_insecure_upstream,
+            exposes="every user's API key",
+        )
+        if not 1 <= self.max_concurrent_logins <= 64:
+            raise ConfigurationError("max_concurrent_logins must be between 1 and 64")
         if not self.allowed_models:
             raise ConfigurationError("allowed_models must name at least one model")
         for model in self.allowed_models:

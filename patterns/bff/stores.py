@@ -192,12 +192,20 @@ class MemorySessionStore:
 class MemoryRateLimiter:
     """Token buckets in a dict; the arithmetic is the same as the Redis script's."""
 
+    _PURGE_EVERY: Final = 1024  # hits between sweeps of full, idle buckets
+
     def __init__(self) -> None:
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
+        self._hits = 0
 
     async def hit(self, key: str, limit: RateLimit, now: float, cost: float = 1.0) -> Decision:
         with self._lock:
+            self._hits += 1
+            if self._hits % self._PURGE_EVERY == 0:
+                # A bucket idle for an hour has refilled under any limit this app uses; dropping
+                # it changes nothing, and keeps one-off keys (IPs, usernames) from piling up.
+                self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < 3600}
             level, at = self._buckets.get(key, (float(limit.burst), now))
             level = min(float(limit.burst), level + max(0.0, now - at) * limit.per_second)
             if level >= cost:

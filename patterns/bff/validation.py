@@ -61,7 +61,7 @@ def parse_body(raw: bytes) -> dict[str, Any]:
     """The body as a JSON object, or a 400 in the Anthropic envelope."""
     try:
         payload = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # deeply nested JSON exhausts the parser's stack
         payload = None
     if not isinstance(payload, dict):
         raise UpstreamError(400, "the body must be a JSON object (a Messages API request)")

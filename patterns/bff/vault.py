@@ -131,6 +131,8 @@ def parse_api_key(value: object) -> ApiKey:
     if not isinstance(value, str) or not 20 <= len(value) <= 512:
         raise InvalidKeyError("api_key must be the key string from the Anthropic Console")
     key = ApiKey(value)
-    if not key.reveal().startswith("sk-ant-"):
-        raise InvalidKeyError("api_key must be an Anthropic key (it starts with sk-ant-)")
+    if key.kind != "api03":
+        # Admin keys (sk-ant-admin01-) cannot call Messages and would make this server hold
+        # an organisation-admin credential; OAuth tokens expire within hours.
+        raise InvalidKeyError("api_key must be an Anthropic API key (it starts with sk-ant-api03-)")
     return key

@@ -1,0 +1,102 @@
+"""Review findings on the BFF: every body is capped before it is read, sign-in throttling
+cannot lock a user out by name, key writes are rate limited, only API keys are stored, a
+remote upstream must use TLS, and unexpected errors still carry the security headers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from patterns.bff import BffSettings, RateLimit, UserDirectory, create_app
+from patterns.bff.client import BffClient
+from patterns.errors import ConfigurationError
+from patterns.keys import demo_key
+from patterns.serving import BackgroundServer
+from patterns.upstream import UpstreamSettings
+from patterns.upstream import create_app as create_upstream
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="module")
+def url() -> Iterator[str]:
+    users = UserDirectory()
+    for name in ("alice", "bob", "carol", "dave"):
+        users.add(name, PASSWORD)
+    upstream = BackgroundServer(create_upstream(UpstreamSettings())).start()
+    settings = BffSettings(
+        upstream_url=upstream.url,
+        login_limit=RateLimit(60, 3),  # per (user, address)
+        login_ip_limit=RateLimit(600, 50),  # tests all come from 127.0.0.1
+        key_write_limit=RateLimit(1, 2),
+    )
+    try:
+        with BackgroundServer(create_app(settings, users=users)) as server:
+            yield server.url
+    finally:
+        upstream.stop()
+
+
+def _chunks(total: int) -> Iterator[bytes]:
+    yield b'{"username": "alice", "password": "'
+    for _ in range(total // 65536):
+        yield b"x" * 65536
+    yield b'"}'
+
+
+def test_a_huge_chunked_sign_in_body_is_refused_as_it_arrives(url: str) -> None:
+    response = httpx.post(
+        f"{url}/auth/login", content=_chunks(8 * 1024 * 1024), headers={"origin": url}
+    )
+    assert response.status_code == 413
+    assert response.json()["error"]["type"] == "request_too_large"
+
+
+def test_a_declared_huge_key_body_is_refused_before_reading(url: str) -> None:
+    client = BffClient(url).login("alice", PASSWORD)
+    response = client.request("PUT", "/keys/anthropic", content=b"x" * (64 * 1024))
+    assert response.status_code == 413
+
+
+def test_failing_on_one_name_does_not_lock_out_another(url: str) -> None:
+    for _ in range(4):
+        httpx.post(
+            f"{url}/auth/login",
+            json={"username": "bob", "password": "wrong"},
+            headers={"origin": url},
+        )
+    assert BffClient(url).login("alice", PASSWORD)  # not throttled by bob's failures
+
+
+def test_only_api_keys_are_stored_and_writes_are_rate_limited(url: str) -> None:
+    client = BffClient(url).login("carol", PASSWORD)
+    admin = client.request(
+        "PUT", "/keys/anthropic", json={"api_key": demo_key("ops", kind="admin01").reveal()}
+    )
+    assert admin.status_code == 400
+    assert "sk-ant-api03-" in admin.json()["error"]["message"]
+    statuses = [
+        client.request(
+            "PUT", "/keys/anthropic", json={"api_key": demo_key(f"k{i}").reveal()}
+        ).status_code
+        for i in range(3)
+    ]
+    assert statuses == [204, 204, 429]
+
+
+def test_deeply_nested_json_is_a_400_not_a_500(url: str) -> None:
+    client = BffClient(url).login("dave", PASSWORD)
+    body = b"[" * 100_000 + b"]" * 100_000
+    response = client.request(
+        "POST", "/claude/v1/messages", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.headers["cache-control"] == "no-store"
+
+
+def test_plain_http_to_a_remote_upstream_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="every user's API key"):
+        BffSettings(upstream_url="http://api.anthropic.example")
+    BffSettings(upstream_url="https://api.anthropic.example")
