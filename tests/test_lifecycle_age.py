@@ -134,3 +134,25 @@ def test_key_age_command(tmp_path: Path, capsys, monkeypatch, receiver) -> None:
     )
     assert main(["key-age", "--inventory", str(inventory), "--forget", "org"]) == 0
     assert "org: forgotten" in capsys.readouterr().out
+
+
+def test_a_failing_webhook_hides_no_reminder_and_never_shows_its_url(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:
+    from patterns.serving import free_port
+
+    inventory = KeyInventory(tmp_path / "inventory.json")
+    inventory.track("org", canary_key(), created_at=time.time() - 200 * DAY)
+    secret_url = f"http://127.0.0.1:{free_port()}/services/T000/B000/SECRETwebhookTOKEN"
+    monkeypatch.setenv("PATTERNS_KEY_AGE_WEBHOOK", secret_url)
+    assert main(["key-age", "--inventory", str(inventory.path)]) == 3
+    captured = capsys.readouterr()
+    assert "past the 90-day limit" in captured.out  # the reminder is printed first
+    assert "webhook could not be reached" in captured.err
+    assert "SECRETwebhookTOKEN" not in captured.out + captured.err
+
+
+def test_a_remote_webhook_must_use_https() -> None:
+    with pytest.raises(ConfigurationError, match="webhook"):
+        webhook_notifier("http://hooks.example.com/services/T/B/X")
+    webhook_notifier("https://hooks.example.com/services/T/B/X")

@@ -194,14 +194,17 @@ def _ask(url: str, token: str) -> None:
 def test_incident_commands_against_a_running_proxy(running_proxy, capsys) -> None:
     url, key_file, old, new = running_proxy
     alice, bob = _mint(url, "alice"), _mint(url, "bob")
-    assert main(["incident", "user-key-leaked", "alice", "--proxy", url]) == 0
+    # Exit 1: the BFF's key and session stores were not given, so the leak is only partly
+    # contained, and the report must say so rather than "contained".
+    assert main(["incident", "user-key-leaked", "alice", "--proxy", url]) == 1
     out = capsys.readouterr().out
+    assert "NOT fully contained" in out
     assert "[done] revoke temporary tokens: 1 token(s)" in out
     assert "[skipped] delete the stored key" in out
     with pytest.raises(anthropic.AuthenticationError):
         _ask(url, alice)
     _ask(url, bob)
-    assert main(["incident", "user-key-leaked", "alice", "--proxy", url]) == 0
+    assert main(["incident", "user-key-leaked", "alice", "--proxy", url]) == 1
     assert "[nothing to do] revoke temporary tokens" in capsys.readouterr().out
 
     # Organisation key leaked, but the key file was not updated yet: refuse to claim success.
@@ -291,3 +294,20 @@ def test_the_bff_key_store_plugs_in_through_the_async_adapter() -> None:
     assert [s.outcome for s in report.steps] == ["skipped", "done", "skipped"]
     assert store.raw() == {}
     assert [s.outcome for s in user_key_leaked("alice", keys=keys).steps][1] == "nothing to do"
+
+
+def test_one_unreachable_replica_does_not_stop_the_others(running_proxy, capsys) -> None:
+    from patterns.serving import free_port
+
+    url, key_file, _, new = running_proxy
+    dead = f"http://127.0.0.1:{free_port()}"
+    key_file.write_text(new.reveal())
+    assert main(["rotate-org-key", "--proxy", dead, "--proxy", url, "--grace", "60"]) == 2
+    captured = capsys.readouterr()
+    assert f"rotate-org-key: {dead}: cannot reach the token proxy" in captured.err
+    assert f"new tokens use org-{new.fingerprint[7:]}" in captured.out  # the live one rolled
+    status = main(["incident", "org-key-leaked", "--proxy", dead, "--proxy", url])
+    out = capsys.readouterr().out
+    assert status == 1
+    assert f"org-key-leaked (proxy {dead}): NOT fully contained" in out
+    assert f"org-key-leaked (proxy {url})" in out

@@ -97,12 +97,29 @@ def check_key_ages(
 
 
 def webhook_notifier(url: str, *, timeout: float = 5.0) -> Callable[[Reminder], None]:
-    """A ``notify`` callable that POSTs each reminder as JSON (a chat or pager webhook)."""
+    """A ``notify`` callable that POSTs each reminder as JSON (a chat or pager webhook).
+
+    A chat webhook's URL is itself a credential: it must use https (loopback aside), and a
+    failure is reported by its type and status only, never with the URL.
+    """
     import httpx
+
+    from patterns.kms.protocol import require_tls
+
+    require_tls(url, service="the webhook", exposes="the webhook's secret URL")
 
     def post(reminder: Reminder) -> None:
         payload = {"text": str(reminder), "reminder": asdict(reminder)}
-        httpx.post(url, json=payload, timeout=timeout).raise_for_status()
+        try:
+            response = httpx.post(url, json=payload, timeout=timeout)
+        except httpx.HTTPError as error:
+            raise ConfigurationError(
+                f"the webhook could not be reached ({type(error).__name__})"
+            ) from None
+        if response.status_code >= 400:
+            raise ConfigurationError(
+                f"the webhook refused the reminder (HTTP {response.status_code})"
+            )
 
     return post
 

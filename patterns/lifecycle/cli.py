@@ -44,6 +44,9 @@ __all__ = ["add_commands", "kms_from_arguments"]
 Handler = Callable[[argparse.Namespace], int]
 
 
+WEBHOOK_VARIABLE = "PATTERNS_KEY_AGE_WEBHOOK"
+
+
 def _guarded(handler: Handler, name: str) -> Handler:
     """Turn a PatternError into one line on stderr and exit status 2."""
 
@@ -127,14 +130,22 @@ def _key_age(args: argparse.Namespace) -> int:
         print(f"tracking {entry.name} ({entry.fingerprint})")
     if args.forget:
         print(f"{args.forget}: {'forgotten' if inventory.forget(args.forget) else 'not tracked'}")
-    notify = webhook_notifier(args.webhook) if args.webhook else None
+    webhook = args.webhook or os.environ.get(WEBHOOK_VARIABLE, "").strip()
+    notify = webhook_notifier(webhook) if webhook else None
     reminders = check_key_ages(
-        inventory.tracked(), max_age_days=args.max_age_days, warn_days=args.warn_days, notify=notify
+        inventory.tracked(), max_age_days=args.max_age_days, warn_days=args.warn_days
     )
     for reminder in reminders:
         print(reminder)
     overdue = sum(r.overdue for r in reminders)
     print(f"key-age: {len(inventory.tracked())} key(s) tracked, {overdue} overdue", file=sys.stderr)
+    if notify is not None:  # after printing: a webhook outage must not hide the reminders
+        try:
+            for reminder in reminders:
+                notify(reminder)
+        except PatternError as error:
+            print(f"key-age: {error}", file=sys.stderr)
+            return 3
     return 1 if overdue else 0
 
 
@@ -151,11 +162,28 @@ def _rotate_kms(args: argparse.Namespace) -> int:
 
 
 def _rotate_org_key(args: argparse.Namespace) -> int:
-    for proxy in args.proxy:  # every replica: each holds its own keyring
-        result = reload_org_key(proxy, grace=args.grace, revoke_previous=False)
+    status = 0
+    for proxy in args.proxy:  # every replica: each holds its own keyring; one down stops none
+        try:
+            result = reload_org_key(proxy, grace=args.grace, revoke_previous=False)
+        except PatternError as error:  # report, and go on with the other replicas
+            print(f"rotate-org-key: {proxy}: {error}; run this again for it", file=sys.stderr)
+            status = 2
+            continue
         for line in result["report"]:
             print(f"{proxy}: {line}")
-    return 0
+    return status
+
+
+def _org_key_leaked(args: argparse.Namespace) -> int:
+    status = 0
+    for proxy in args.proxy:  # try every replica, name the ones that could not be reached
+        try:
+            status = max(status, _print_report(org_key_leaked_remote(proxy, leaked=args.leaked)))
+        except PatternError as error:
+            print(f"org-key-leaked (proxy {proxy}): NOT fully contained\n  [failed] {error}")
+            status = 1
+    return status
 
 
 def _incident(args: argparse.Namespace) -> int:
@@ -166,10 +194,7 @@ def _incident(args: argparse.Namespace) -> int:
             user_key_leaked(args.user, tokens=tokens, audit=audit, actor="patterns-cli")
         )
     if args.scenario == "org-key-leaked":
-        statuses = [
-            _print_report(org_key_leaked_remote(proxy, leaked=args.leaked)) for proxy in args.proxy
-        ]
-        return max(statuses)
+        return _org_key_leaked(args)
     kms, store = kms_from_arguments(args), SealedDirectory(args.secrets)
     report = kms_key_compromised(
         kms, args.key_id, store, compromised_version=args.version, audit=audit, actor="patterns-cli"
@@ -232,7 +257,12 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
     age.add_argument("--track", metavar="NAME", help="add (or refresh) a key read from --key-env")
     age.add_argument("--key-env", default="ANTHROPIC_API_KEY", metavar="VARIABLE")
     age.add_argument("--forget", metavar="NAME", help="stop tracking a key")
-    age.add_argument("--webhook", metavar="URL", help="POST each reminder as JSON to this URL")
+    age.add_argument(
+        "--webhook",
+        metavar="URL",
+        help=f"POST each reminder as JSON to this URL (prefer ${WEBHOOK_VARIABLE}: a chat "
+        "webhook URL is a credential, and a command line is visible to other users)",
+    )
     age.set_defaults(handler=_guarded(_key_age, "key-age"))
 
     rotate = commands.add_parser(

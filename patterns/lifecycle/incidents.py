@@ -76,7 +76,9 @@ class IncidentReport:
 
     @property
     def ok(self) -> bool:
-        return not any(step.outcome == "failed" for step in self.steps)
+        """Contained: no step failed *or was skipped*. A store nobody handed the response
+        (the BFF's key or session store, say) may still hold what leaked."""
+        return not any(step.outcome in ("failed", "skipped") for step in self.steps)
 
     def lines(self) -> list[str]:
         head = f"{self.scenario} ({self.subject}): " + (

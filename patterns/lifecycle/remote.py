@@ -13,6 +13,7 @@ from urllib.parse import quote
 import httpx
 
 from patterns.errors import ConfigurationError
+from patterns.kms.protocol import require_tls
 from patterns.lifecycle.incidents import IncidentReport, Outcome, Step
 from patterns.tokens.cli import ISSUER_VARIABLE
 
@@ -27,6 +28,7 @@ def _issuer() -> dict[str, str]:
 
 
 def _call(method: str, url: str, **options: Any) -> dict[str, Any]:
+    require_tls(url, service="the token proxy", exposes="the issuer secret")
     try:
         response = httpx.request(method, url, headers=_issuer(), timeout=30.0, **options)
     except httpx.HTTPError as error:
