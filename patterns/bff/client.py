@@ -83,8 +83,11 @@ class BffClient:
         self.session_id = self.csrf_token = None
 
     def me(self) -> dict[str, Any]:
+        """The contract's fields (``username``, ``has_key``, ``key_fingerprint``); the extras
+        the demo page needs (``csrf_token``, ``models``) are left out."""
         data: dict[str, Any] = self._checked("GET", "/auth/me").json()
         data.pop("csrf_token", None)
+        data.pop("models", None)
         return data
 
     def store_key(self, key: ApiKey) -> None:

@@ -1,7 +1,7 @@
 """``POST /claude/messages``: the one route that spends the user's key.
 
-Order of checks, cheapest refusal first, and nothing forwarded unless all pass: session,
-Origin and CSRF; rate limit; token budget; body size; validation; the user's key. Then the
+Order of checks, cheapest refusal first, and nothing forwarded unless all pass: Origin,
+session and CSRF; rate limit; token budget; body size; validation; the user's key. Then the
 validated request goes upstream with that key, and the answer (streamed or not) comes back
 with usage recorded in the store, the audit trail and the anomaly detector.
 

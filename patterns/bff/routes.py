@@ -128,6 +128,8 @@ async def me(request: Request) -> Response:
             "key_fingerprint": record.fingerprint if record else None,
             # Same-origin script may read it (no CORS), another origin cannot.
             "csrf_token": who.session.csrf_token,
+            # The page asks with the first of these, so the model lives in one place (settings).
+            "models": list(bff.settings.allowed_models),
         }
     )
 

@@ -3,7 +3,7 @@
 // never receives the API key back. It never touches document.cookie.
 "use strict";
 
-const state = { csrf: null };
+const state = { csrf: null, model: null };
 
 function $(id) {
   return document.getElementById(id);
@@ -44,6 +44,7 @@ async function refresh() {
   }
   const me = await response.json();
   state.csrf = me.csrf_token;
+  state.model = me.models[0]; // the server's allowlist decides, not this page
   $("who").textContent = me.username;
   $("fingerprint").textContent = me.key_fingerprint || "none";
   $("signin").hidden = true;
@@ -98,7 +99,7 @@ async function chat(event) {
   const reply = $("reply");
   reply.textContent = "";
   const response = await call("POST", "/claude/messages", {
-    model: document.body.dataset.model || "claude-haiku-4-5",
+    model: state.model,
     max_tokens: 256,
     stream: true,
     messages: [{ role: "user", content: $("prompt").value }],
