@@ -100,3 +100,66 @@ def test_plain_http_to_a_remote_upstream_is_refused() -> None:
     with pytest.raises(ConfigurationError, match="every user's API key"):
         BffSettings(upstream_url="http://api.anthropic.example")
     BffSettings(upstream_url="https://api.anthropic.example")
+
+
+def test_concurrent_calls_cannot_overrun_a_budget() -> None:
+    import asyncio
+
+    users = UserDirectory()
+    users.add("erin", PASSWORD)
+    upstream = BackgroundServer(create_upstream(UpstreamSettings(stream_delay=0.01))).start()
+    settings = BffSettings(upstream_url=upstream.url, token_budget=400)
+    try:
+        with BackgroundServer(create_app(settings, users=users)) as server:
+            client = BffClient(server.url).login("erin", PASSWORD)
+            client.store_key(demo_key("upstream"))
+            body = {
+                "model": "claude-haiku-4-5",
+                "max_tokens": 64,
+                "stream": True,
+                "messages": [{"role": "user", "content": "Tell me a story"}],
+            }
+
+            async def burst() -> list[int]:
+                async with httpx.AsyncClient(
+                    base_url=server.url, headers=client.headers(), timeout=30
+                ) as http:
+                    calls = [http.post("/claude/messages", json=body) for _ in range(10)]
+                    return [r.status_code for r in await asyncio.gather(*calls)]
+
+            statuses = asyncio.run(burst())
+            used = client.usage()
+            assert statuses.count(200) >= 1
+            assert 403 in statuses
+            assert used["input_tokens"] + used["output_tokens"] <= 400
+    finally:
+        upstream.stop()
+
+
+def test_leaving_a_stream_early_is_charged_its_worst_case() -> None:
+    import time
+
+    users = UserDirectory()
+    users.add("frank", PASSWORD)
+    upstream = BackgroundServer(create_upstream(UpstreamSettings(stream_delay=0.05))).start()
+    settings = BffSettings(upstream_url=upstream.url)
+    try:
+        with BackgroundServer(create_app(settings, users=users)) as server:
+            client = BffClient(server.url).login("frank", PASSWORD)
+            client.store_key(demo_key("upstream"))
+            body = {
+                "model": "claude-haiku-4-5",
+                "max_tokens": 200,
+                "stream": True,
+                "messages": [{"role": "user", "content": "A long story, please"}],
+            }
+            with httpx.stream(
+                "POST", f"{server.url}/claude/messages", json=body, headers=client.headers()
+            ) as reply:
+                next(reply.iter_raw())  # one chunk, then hang up
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and client.usage()["requests"] == 0:
+                time.sleep(0.05)
+            assert client.usage()["output_tokens"] >= 200
+    finally:
+        upstream.stop()

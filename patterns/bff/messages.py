@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Final
 
 from fastapi import APIRouter, Request, Response
@@ -45,8 +46,23 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def _admit(bff: Bff, who: SignedIn, request: Request) -> tuple[bytes, str, bool]:
-    """Refuse or admit; return the body to forward, its model and whether it streams."""
+@dataclass(frozen=True, slots=True)
+class _Admitted:
+    body: bytes
+    model: str
+    stream: bool
+    hold: int  # tokens held against the budget until the real usage is known (0: no budget)
+    max_tokens: int
+
+
+def _hold_for(body: bytes, max_tokens: int) -> int:
+    """An upper bound on what one call can cost: its output cap plus a generous estimate of
+    its input (a token is about 4 bytes of English text; count one per 3 bytes)."""
+    return max_tokens + len(body) // 3 + 1
+
+
+async def _admit(bff: Bff, who: SignedIn, request: Request) -> _Admitted:
+    """Refuse or admit; return what to forward and what it may cost."""
     settings = bff.settings
     now = settings.clock()
     if settings.defences.rate_limit:
@@ -68,11 +84,26 @@ async def _admit(bff: Bff, who: SignedIn, request: Request) -> tuple[bytes, str,
     raw = await _read_body(request, limit)
     payload = parse_body(raw)
     if not settings.defences.request_validation:  # the lab's switch: forward as received
-        return raw, str(payload.get("model")), payload.get("stream") is True
-    call = check_request(
-        payload, allowed_models=settings.allowed_models, max_tokens_cap=settings.max_tokens_cap
-    )
-    return call.upstream_body(), call.model, call.stream
+        asked = payload.get("max_tokens")
+        cap = asked if isinstance(asked, int) and asked > 0 else settings.max_tokens_cap
+        admitted = _Admitted(raw, str(payload.get("model")), payload.get("stream") is True, 0, cap)
+    else:
+        call = check_request(
+            payload, allowed_models=settings.allowed_models, max_tokens_cap=settings.max_tokens_cap
+        )
+        body = call.upstream_body()
+        admitted = _Admitted(body, call.model, call.stream, 0, call.max_tokens)
+    if settings.token_budget is None:
+        return admitted
+    # Hold the most this call can cost, atomically, so concurrent calls cannot all pass a
+    # check of the same old total; the hold is settled to the real usage afterwards.
+    hold = _hold_for(admitted.body, admitted.max_tokens)
+    if not await bff.stores.usage.reserve(who.username, hold, settings.token_budget):
+        bff.audit.record("budget_exhausted", user=who.username, status=403)
+        raise UpstreamError(
+            403, "this request could exceed your token budget; ask for fewer max_tokens"
+        )
+    return _Admitted(admitted.body, admitted.model, admitted.stream, hold, admitted.max_tokens)
 
 
 async def _account(
@@ -112,7 +143,19 @@ async def handle(request: Request) -> Response:
     request_id = bff.request_id()
     request.state.request_id = request_id
     who = await signed_in(request, changes_state=True)
-    body, model, stream = await _admit(bff, who, request)
+    admitted = await _admit(bff, who, request)
+    try:
+        return await _forward(bff, who, admitted, request_id, started)
+    except BaseException:
+        if admitted.hold:  # nothing was spent, or it was accounted before the error
+            await bff.stores.usage.release(who.username, admitted.hold)
+        raise
+
+
+async def _forward(
+    bff: Bff, who: SignedIn, admitted: _Admitted, request_id: str, started: float
+) -> Response:
+    body, model, stream = admitted.body, admitted.model, admitted.stream
     found = await bff.vault.key_for(who.username)
     if found is None:
         raise UpstreamError(
@@ -144,26 +187,33 @@ async def handle(request: Request) -> Response:
         except (ValueError, TypeError):
             tokens = (0, 0)
         await _account(bff, who, status=200, tokens=tokens, stream=False, **common)
+        await _release(bff, who, admitted.hold)
         return Response(raw, media_type="application/json", headers=headers)
 
     scanner = UsageScanner()
 
     async def chunks() -> AsyncIterator[bytes]:
+        finished = False
         try:
             async for chunk in relay(upstream, scanner):
                 yield chunk
+            finished = True
         finally:
             await upstream.aclose()
-            await _account(
-                bff,
-                who,
-                status=200,
-                stream=True,
-                tokens=(scanner.input_tokens, scanner.output_tokens),
-                **common,
-            )
+            tokens = (scanner.input_tokens, scanner.output_tokens)
+            if not finished:
+                # The client left (or the stream broke) before the final usage arrived: the
+                # API may have generated up to max_tokens, so charge that, not what was seen.
+                tokens = (tokens[0], max(tokens[1], admitted.max_tokens))
+            await _account(bff, who, status=200, stream=True, tokens=tokens, **common)
+            await _release(bff, who, admitted.hold)
 
     return StreamingResponse(chunks(), media_type="text/event-stream", headers=headers)
+
+
+async def _release(bff: Bff, who: SignedIn, hold: int) -> None:
+    if hold:
+        await bff.stores.usage.release(who.username, hold)
 
 
 router.add_api_route("/claude/messages", handle, methods=["POST"])

@@ -176,6 +176,23 @@ class _RedisKeys:
         return bool(await self._s._redis.delete(f"{self._s._ns}:k:{username}"))
 
 
+# Holds against a user's budget, checked and taken in one server-side step (see
+# UsageStore.reserve): used + held + asked must fit the budget.
+_RESERVE: Final = """
+local f = redis.call('HMGET', KEYS[1], 'input_tokens', 'output_tokens', 'held')
+local used = (tonumber(f[1]) or 0) + (tonumber(f[2]) or 0) + (tonumber(f[3]) or 0)
+if used + tonumber(ARGV[1]) > tonumber(ARGV[2]) then return 0 end
+redis.call('HINCRBY', KEYS[1], 'held', ARGV[1])
+return 1
+"""
+
+_RELEASE: Final = """
+local held = (tonumber(redis.call('HGET', KEYS[1], 'held')) or 0) - tonumber(ARGV[1])
+redis.call('HSET', KEYS[1], 'held', math.max(0, held))
+return 1
+"""
+
+
 class _RedisUsage:
     def __init__(self, stores: RedisStores) -> None:
         self._s = stores
@@ -190,6 +207,17 @@ class _RedisUsage:
             pipe.hincrby(key, "input_tokens", input_tokens)
             pipe.hincrby(key, "output_tokens", output_tokens)
             await pipe.execute()
+
+    @_fail_closed
+    async def reserve(self, username: str, tokens: int, budget: int) -> bool:
+        key = f"{self._s._ns}:u:{username}"
+        reply = await self._s._redis.eval(_RESERVE, 1, key, tokens, budget)
+        return bool(int(reply))
+
+    @_fail_closed
+    async def release(self, username: str, tokens: int) -> None:
+        key = f"{self._s._ns}:u:{username}"
+        await self._s._redis.eval(_RELEASE, 1, key, tokens)
 
     @_fail_closed
     async def get(self, username: str) -> Usage:

@@ -128,6 +128,15 @@ class UsageStore(Protocol):
 
     async def get(self, username: str) -> Usage: ...
 
+    async def reserve(self, username: str, tokens: int, budget: int) -> bool:
+        """Hold ``tokens`` against ``budget`` (used + held), in one atomic step; False if
+        they do not fit. Concurrent requests then cannot all pass a check of the old total."""
+        ...
+
+    async def release(self, username: str, tokens: int) -> None:
+        """Give back a hold once the real usage has been added."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Stores:
@@ -243,7 +252,20 @@ class MemoryKeyStore:
 class MemoryUsageStore:
     def __init__(self) -> None:
         self._usage: dict[str, Usage] = {}
+        self._held: dict[str, int] = {}
         self._lock = threading.Lock()
+
+    async def reserve(self, username: str, tokens: int, budget: int) -> bool:
+        with self._lock:
+            used = self._usage.get(username, Usage()).total_tokens + self._held.get(username, 0)
+            if used + tokens > budget:
+                return False
+            self._held[username] = self._held.get(username, 0) + tokens
+            return True
+
+    async def release(self, username: str, tokens: int) -> None:
+        with self._lock:
+            self._held[username] = max(0, self._held.get(username, 0) - tokens)
 
     async def add(
         self, username: str, requests: int, input_tokens: int, output_tokens: int
