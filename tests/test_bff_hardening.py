@@ -163,3 +163,38 @@ def test_leaving_a_stream_early_is_charged_its_worst_case() -> None:
             assert client.usage()["output_tokens"] >= 200
     finally:
         upstream.stop()
+
+
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+def test_budget_holds_are_atomic_in_both_stores(
+    backend: str, request: pytest.FixtureRequest
+) -> None:
+    import asyncio
+
+    from patterns.bff.redis_stores import redis_stores
+    from patterns.bff.stores import memory_stores
+
+    if backend == "redis":
+        stores = redis_stores(
+            request.getfixturevalue("redis_url"), idle_timeout=60, absolute_timeout=600
+        )
+    else:
+        stores = memory_stores(60, 600)
+    usage = stores.usage
+
+    async def run() -> list[bool]:
+        granted = await asyncio.gather(*(usage.reserve("gina", 30, 100) for _ in range(10)))
+        await usage.add("gina", 1, 10, 10)  # one call settled: 20 used
+        await usage.release("gina", 30)
+        after = await usage.reserve("gina", 30, 100)  # 20 used + 60 held + 30 > 100
+        await usage.release("gina", 60)
+        last = await usage.reserve("gina", 80, 100)  # 20 used + 80 fits exactly
+        if stores.close is not None:  # in the same event loop as the client
+            closing = stores.close()
+            if hasattr(closing, "__await__"):
+                await closing
+        return [*granted, after, last]
+
+    results = asyncio.run(run())
+    assert results[:10].count(True) == 3
+    assert results[10:] == [False, True]
