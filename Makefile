@@ -8,11 +8,12 @@ STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help lab test lint typecheck scan unit notebooks execute-notebooks pins clean check-python
+.PHONY: help lab test doctor lint typecheck scan unit notebooks execute-notebooks pins clean check-python
 
 help:
 	@echo "make lab    start JupyterLab on http://127.0.0.1:8888 at notebooks/00-start-here.ipynb"
 	@echo "make test   lint, type-check, scan for secrets, run unit tests and every notebook"
+	@echo "make doctor check this environment for a workshop and name the fix for each problem"
 	@echo "make execute-notebooks   re-run the notebooks and save their outputs (no widget state)"
 	@echo "make pins   regenerate binder/requirements.txt and requirements-dev.txt"
 
@@ -35,6 +36,9 @@ lab: check-python $(STAMP)
 	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=8888 \
 	  --ServerApp.port_retries=0 $(if $(filter 0,$(shell id -u)),--allow-root) \
 	  notebooks/00-start-here.ipynb
+
+doctor: check-python $(STAMP)
+	$(BIN)/python -m patterns doctor
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

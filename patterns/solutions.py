@@ -19,7 +19,6 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import nbformat
 
 __all__ = ["SOLUTION_TAG", "add_arguments", "is_solution", "notebooks_in", "run", "set_hidden"]
 
@@ -45,6 +44,8 @@ def notebooks_in(paths: Iterable[Path]) -> Iterator[Path]:
 def set_hidden(path: Path, *, hidden: bool) -> int:
     """Collapse (or expand) the source of every solution cell of one notebook; rewrite the
     file only if something changed. Returns the number of solution cells changed."""
+    import nbformat  # here, not at the top: it costs seconds on every `python -m patterns`
+
     notebook = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
     changed = 0
     for cell in notebook.cells:
