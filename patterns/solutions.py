@@ -19,7 +19,6 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-
 __all__ = ["SOLUTION_TAG", "add_arguments", "is_solution", "notebooks_in", "run", "set_hidden"]
 
 SOLUTION_TAG = "solution"
