@@ -9,13 +9,10 @@ machine (``ps``), an environment is not.
 from __future__ import annotations
 
 import argparse
-import socket
 import sys
 
-import uvicorn
-
 from patterns.errors import PatternError
-from patterns.serving import log_config
+from patterns.serving import run_in_foreground
 from patterns.upstream.app import create_app
 from patterns.upstream.settings import (
     KEYS_ENVIRONMENT_VARIABLE,
@@ -27,7 +24,6 @@ from patterns.upstream.settings import (
 __all__ = ["DEFAULT_PORT", "add_arguments", "run"]
 
 DEFAULT_PORT = 8420
-_LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -77,35 +73,13 @@ def run(args: argparse.Namespace) -> int:
     except PatternError as error:
         print(f"serve upstream: {error}", file=sys.stderr)
         return 2
-    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((args.host, args.port))
-    except OSError as error:
-        sock.close()
-        print(
-            f"serve upstream: cannot listen on {args.host}:{args.port} ({error.strerror}); "
-            "pass --port 0 for a free port",
-            file=sys.stderr,
-        )
-        return 2
-    # Listen before announcing the URL: a client that reads the banner and connects at once
-    # waits in the backlog until uvicorn accepts, instead of being refused.
-    sock.listen(128)
-    port = sock.getsockname()[1]
-    host = f"[{args.host}]" if ":" in args.host else args.host
-    if args.host not in _LOOPBACK:
-        print("warning: listening beyond loopback; the stand-in is for local use", flush=True)
     shown = ", ".join(key.fingerprint for key in settings.accepted_keys)
     source = "given" if settings.api_keys else 'demo key demo_key("upstream")'
-    print(f"Anthropic API stand-in on http://{host}:{port}", flush=True)
-    print(f"accepting {len(settings.accepted_keys)} key(s) ({source}): {shown}", flush=True)
-    config = uvicorn.Config(
+    return run_in_foreground(
         create_app(settings),
+        name="Anthropic API stand-in",
+        host=args.host,
+        port=args.port,
+        banner=[f"accepting {len(settings.accepted_keys)} key(s) ({source}): {shown}"],
         log_level=args.log_level,
-        log_config=log_config(args.log_level),
-        access_log=args.log_level != "warning",
     )
-    uvicorn.Server(config).run(sockets=[sock])
-    return 0
