@@ -11,8 +11,18 @@ project, and the bucket is 12 lines of Lua. Every Redis error becomes
 :class:`~patterns.errors.StoreUnavailable`, which the app answers with 503: nothing is
 served on a session or a limit that could not be checked.
 
-Keys: ``{ns}:s:{sha256(session id)}``, ``{ns}:rl:{purpose}:{user}``, ``{ns}:k:{user}``,
-``{ns}:u:{user}``.
+Keys: ``{ns}:s:{sha256(session id)}``, ``{ns}:su:{user}`` (a SET of that user's session
+hashes), ``{ns}:rl:{purpose}:{user}``, ``{ns}:k:{user}``, ``{ns}:u:{user}``. The prefixes are
+:data:`SESSION_PREFIX` and friends below: tools that work on a running BFF's Redis (the
+incident command) import them rather than spell them again.
+
+The per-user index stays bounded: logout and expiry remove members, its expiry is pushed to
+the absolute timeout at each sign-in (no session outlives that), and a sign-in that finds 32
+or more members first drops those whose session Redis has already expired. Ending a user's
+sessions is one script, and so is creating one, so Redis runs them one after the other: a
+session created concurrently is either ended or created after the end. The scripts name
+session keys they compute from the index, so they need one Redis (or a primary with
+replicas), not Redis Cluster.
 """
 
 from __future__ import annotations
@@ -37,17 +47,42 @@ from patterns.errors import ConfigurationError, StoreUnavailable
 if TYPE_CHECKING:
     import redis.asyncio
 
-__all__ = ["RedisStores", "redis_stores"]
+__all__ = [
+    "KEY_PREFIX",
+    "LIMIT_PREFIX",
+    "SESSION_PREFIX",
+    "USAGE_PREFIX",
+    "USER_SESSIONS_PREFIX",
+    "RedisStores",
+    "redis_stores",
+]
+
+#: Key prefixes after ``{namespace}:``; the value part is a session hash or a username.
+SESSION_PREFIX: Final = "s:"
+USER_SESSIONS_PREFIX: Final = "su:"
+KEY_PREFIX: Final = "k:"
+USAGE_PREFIX: Final = "u:"
+LIMIT_PREFIX: Final = "rl:"
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
+# KEYS: session, user index. ARGV: user, csrf, now, idle ms, absolute ms, session hash,
+# session key prefix.
 _CREATE: Final = """
 redis.call('HSET', KEYS[1], 'user', ARGV[1], 'csrf', ARGV[2], 'created', ARGV[3], 'seen', ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
+if redis.call('SCARD', KEYS[2]) >= 32 then
+  for _, member in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+    if redis.call('EXISTS', ARGV[7] .. member) == 0 then redis.call('SREM', KEYS[2], member) end
+  end
+end
+redis.call('SADD', KEYS[2], ARGV[6])
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
 return 1
 """
 
+# KEYS: session. ARGV: now, idle, absolute, user-index key prefix, session hash.
 _TOUCH: Final = """
 local f = redis.call('HMGET', KEYS[1], 'user', 'csrf', 'created', 'seen')
 if not f[1] then return false end
@@ -55,12 +90,32 @@ local now, idle, absolute = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[
 local created, seen = tonumber(f[3]), tonumber(f[4])
 if now >= created + absolute or now >= seen + idle then
   redis.call('DEL', KEYS[1])
+  redis.call('SREM', ARGV[4] .. f[1], ARGV[5])
   return false
 end
 redis.call('HSET', KEYS[1], 'seen', ARGV[1])
 local ttl = math.min(idle, created + absolute - now)
 redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil(ttl * 1000)))
 return {f[1], f[2], f[3], ARGV[1]}
+"""
+
+# KEYS: session. ARGV: user-index key prefix, session hash.
+_DELETE: Final = """
+local user = redis.call('HGET', KEYS[1], 'user')
+if not user then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('SREM', ARGV[1] .. user, ARGV[2])
+return 1
+"""
+
+# KEYS: user index. ARGV: session key prefix.
+_END_USER: Final = """
+local ended = 0
+for _, member in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  ended = ended + redis.call('DEL', ARGV[1] .. member)
+end
+redis.call('DEL', KEYS[1])
+return ended
 """
 
 _BUCKET: Final = """
@@ -117,21 +172,32 @@ class RedisStores:
         self._create = client.register_script(_CREATE)
         self._touch = client.register_script(_TOUCH)
         self._bucket = client.register_script(_BUCKET)
+        self._delete = client.register_script(_DELETE)
+        self._end_user = client.register_script(_END_USER)
+        self._sessions = f"{namespace}:{SESSION_PREFIX}"
+        self._user_sessions = f"{namespace}:{USER_SESSIONS_PREFIX}"
 
     # -- sessions ------------------------------------------------------------------------
     @_fail_closed
     async def create(self, username: str, now: float) -> tuple[str, Session]:
         session_id = new_session_id()
         csrf = secrets.token_urlsafe(32)
-        key = f"{self._ns}:s:{hash_session_id(session_id)}"
-        ttl_ms = max(1, int(self._idle * 1000))
-        await self._create(keys=[key], args=[username, csrf, repr(now), ttl_ms])
+        digest = hash_session_id(session_id)
+        idle_ms = max(1, int(self._idle * 1000))
+        absolute_ms = max(1, int(self._absolute * 1000))
+        await self._create(
+            keys=[self._sessions + digest, self._user_sessions + username],
+            args=[username, csrf, repr(now), idle_ms, absolute_ms, digest, self._sessions],
+        )
         return session_id, Session(username, csrf, now, now)
 
     @_fail_closed
     async def get(self, session_id: str, now: float) -> Session | None:
-        key = f"{self._ns}:s:{hash_session_id(session_id)}"
-        found = await self._touch(keys=[key], args=[repr(now), self._idle, self._absolute])
+        digest = hash_session_id(session_id)
+        found = await self._touch(
+            keys=[self._sessions + digest],
+            args=[repr(now), self._idle, self._absolute, self._user_sessions, digest],
+        )
         if not found:
             return None
         user, csrf, created, seen = (_text(value) for value in found)
@@ -139,14 +205,28 @@ class RedisStores:
 
     @_fail_closed
     async def delete(self, session_id: str) -> bool:
-        deleted = await self._redis.delete(f"{self._ns}:s:{hash_session_id(session_id)}")
-        return bool(deleted)
+        digest = hash_session_id(session_id)
+        deleted = await self._delete(
+            keys=[self._sessions + digest], args=[self._user_sessions, digest]
+        )
+        return bool(int(deleted))
+
+    @_fail_closed
+    async def end_user_sessions(self, username: str) -> int:
+        ended = await self._end_user(keys=[self._user_sessions + username], args=[self._sessions])
+        return int(ended)
+
+    @_fail_closed
+    async def user_sessions(self, username: str) -> int:
+        """How many members the user's index holds (sessions Redis expired count until the
+        next prune)."""
+        return int(await self._redis.scard(self._user_sessions + username))
 
     # -- rate limits ---------------------------------------------------------------------
     @_fail_closed
     async def hit(self, key: str, limit: RateLimit, now: float, cost: float = 1.0) -> Decision:
         allowed, wait, level = await self._bucket(
-            keys=[f"{self._ns}:rl:{key}"],
+            keys=[f"{self._ns}:{LIMIT_PREFIX}{key}"],
             args=[limit.burst, repr(limit.per_second), repr(now), repr(cost)],
         )
         return Decision(bool(int(allowed)), float(_text(wait)), float(_text(level)))
@@ -162,18 +242,20 @@ class _RedisKeys:
             "sealed": record.sealed,
             "fingerprint": record.fingerprint,
         }
-        await self._s._redis.hset(f"{self._s._ns}:k:{username}", mapping=mapping)
+        await self._s._redis.hset(f"{self._s._ns}:{KEY_PREFIX}{username}", mapping=mapping)
 
     @_fail_closed
     async def get(self, username: str) -> KeyRecord | None:
-        found = await self._s._redis.hmget(f"{self._s._ns}:k:{username}", ["sealed", "fingerprint"])
+        found = await self._s._redis.hmget(
+            f"{self._s._ns}:{KEY_PREFIX}{username}", ["sealed", "fingerprint"]
+        )
         if not found or found[0] is None or found[1] is None:
             return None
         return KeyRecord(_text(found[0]), _text(found[1]))
 
     @_fail_closed
     async def delete(self, username: str) -> bool:
-        return bool(await self._s._redis.delete(f"{self._s._ns}:k:{username}"))
+        return bool(await self._s._redis.delete(f"{self._s._ns}:{KEY_PREFIX}{username}"))
 
 
 # Holds against a user's budget, checked and taken in one server-side step (see
@@ -201,7 +283,7 @@ class _RedisUsage:
     async def add(
         self, username: str, requests: int, input_tokens: int, output_tokens: int
     ) -> None:
-        key = f"{self._s._ns}:u:{username}"
+        key = f"{self._s._ns}:{USAGE_PREFIX}{username}"
         async with self._s._redis.pipeline(transaction=True) as pipe:
             pipe.hincrby(key, "requests", requests)
             pipe.hincrby(key, "input_tokens", input_tokens)
@@ -210,19 +292,19 @@ class _RedisUsage:
 
     @_fail_closed
     async def reserve(self, username: str, tokens: int, budget: int) -> bool:
-        key = f"{self._s._ns}:u:{username}"
+        key = f"{self._s._ns}:{USAGE_PREFIX}{username}"
         reply = await self._s._redis.eval(_RESERVE, 1, key, tokens, budget)
         return bool(int(reply))
 
     @_fail_closed
     async def release(self, username: str, tokens: int) -> None:
-        key = f"{self._s._ns}:u:{username}"
+        key = f"{self._s._ns}:{USAGE_PREFIX}{username}"
         await self._s._redis.eval(_RELEASE, 1, key, tokens)
 
     @_fail_closed
     async def get(self, username: str) -> Usage:
         found = await self._s._redis.hmget(
-            f"{self._s._ns}:u:{username}", ["requests", "input_tokens", "output_tokens"]
+            f"{self._s._ns}:{USAGE_PREFIX}{username}", ["requests", "input_tokens", "output_tokens"]
         )
         requests, inputs, outputs = (int(_text(v)) if v is not None else 0 for v in found)
         return Usage(requests, inputs, outputs)

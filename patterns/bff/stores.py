@@ -5,6 +5,8 @@
   checked on every read, with the semantics of :mod:`patterns.session_keys` (the same OWASP
   defaults). That module is not reused as the store itself: it holds *keys* in wipeable
   buffers inside one process, while BFF sessions hold no key and must be shared by replicas.
+  A per-user index (hashes only) lets incident response end every session of one user
+  (:meth:`SessionStore.end_user_sessions`); it shrinks with logout, expiry and purges.
 - rate limits: token buckets, one per (purpose, user).
 - keys: the user's *sealed* API key (:func:`patterns.kms.seal`) and its fingerprint.
 - usage: requests and input/output tokens per user.
@@ -80,6 +82,15 @@ class SessionStore(Protocol):
 
     async def delete(self, session_id: str) -> bool: ...
 
+    async def end_user_sessions(self, username: str) -> int:
+        """Delete every session of ``username``; return how many there were.
+
+        Atomic with respect to :meth:`create`: a session created concurrently is either
+        ended by this call or created after it (and so survives it). Its id, replayed after
+        this returns, finds no session (the app answers 401).
+        """
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Decision:
@@ -154,20 +165,29 @@ class Stores:
 
 
 class MemorySessionStore:
-    """Sessions in a dict keyed by the id's hash. Expired entries go on the next read."""
+    """Sessions in a dict keyed by the id's hash, and an index of hashes per user. Expired
+    entries go on the next read, and in a sweep every 256 sign-ins; one lock covers both
+    maps, so the index never names a session that is gone for longer than that sweep."""
+
+    _PURGE_EVERY: Final = 256
 
     def __init__(self, idle_timeout: float, absolute_timeout: float) -> None:
         self._idle = idle_timeout
         self._absolute = absolute_timeout
         self._sessions: dict[str, Session] = {}
+        self._by_user: dict[str, set[str]] = {}
         self._lock = threading.Lock()
+        self._created = 0
 
     async def create(self, username: str, now: float) -> tuple[str, Session]:
         session_id = new_session_id()
         session = Session(username, secrets.token_urlsafe(32), now, now)
+        digest = hash_session_id(session_id)
         with self._lock:
-            self._sessions[hash_session_id(session_id)] = session
-            if len(self._sessions) % 256 == 0:
+            self._sessions[digest] = session
+            self._by_user.setdefault(username, set()).add(digest)
+            self._created += 1
+            if self._created % self._PURGE_EVERY == 0:
                 self._purge_locked(now)
         return session_id, session
 
@@ -178,7 +198,7 @@ class MemorySessionStore:
             if session is None:
                 return None
             if expired(session, now, self._idle, self._absolute):
-                del self._sessions[digest]
+                self._drop_locked(digest)
                 return None
             touched = Session(session.username, session.csrf_token, session.created_at, now)
             self._sessions[digest] = touched
@@ -186,16 +206,37 @@ class MemorySessionStore:
 
     async def delete(self, session_id: str) -> bool:
         with self._lock:
-            return self._sessions.pop(hash_session_id(session_id), None) is not None
+            return self._drop_locked(hash_session_id(session_id))
+
+    async def end_user_sessions(self, username: str) -> int:
+        with self._lock:  # the same lock as create: a concurrent sign-in is before or after
+            digests = self._by_user.pop(username, set())
+            return sum(self._sessions.pop(digest, None) is not None for digest in digests)
+
+    def user_sessions(self, username: str) -> int:
+        """How many sessions the index holds for ``username`` (expired ones until swept)."""
+        with self._lock:
+            return len(self._by_user.get(username, ()))
 
     def __len__(self) -> int:
         with self._lock:
             return len(self._sessions)
 
+    def _drop_locked(self, digest: str) -> bool:
+        session = self._sessions.pop(digest, None)
+        if session is None:
+            return False
+        owned = self._by_user.get(session.username)
+        if owned is not None:
+            owned.discard(digest)
+            if not owned:
+                del self._by_user[session.username]
+        return True
+
     def _purge_locked(self, now: float) -> None:
         for digest, session in list(self._sessions.items()):
             if expired(session, now, self._idle, self._absolute):
-                del self._sessions[digest]
+                self._drop_locked(digest)
 
 
 class MemoryRateLimiter:
