@@ -277,10 +277,14 @@ def test_reload_needs_the_issuer_secret_and_a_source(upstream) -> None:
 
 
 def test_refs_are_the_same_on_every_replica() -> None:
-    """Two replicas that took the same keys agree on refs, and a replica not yet reloaded
-    serves a token minted under a key it does not know yet with its own current key."""
+    """Two replicas sharing a registry (the token store) agree on refs; a replica not yet
+    reloaded serves a token minted under a newer key it does not hold with its own current
+    key, because another replica registered that ref. Rolling back to a key in its grace
+    period restores it."""
     clock = FakeClock(0)
-    first, second = Keyring(OLD, clock=clock), Keyring(OLD, clock=clock)
+    shared = MemoryTokenStore()
+    first = Keyring(OLD, clock=clock, registry=shared)
+    second = Keyring(OLD, clock=clock, registry=shared)
     first.rollover(NEW, grace=60)
     assert first.current_ref == R2
     assert second.get(R2) == OLD  # not reloaded yet: no failure, its current key
@@ -290,6 +294,19 @@ def test_refs_are_the_same_on_every_replica() -> None:
     back = first.rollover(OLD, grace=60)  # rolling back to a key still in its grace period
     assert back.current_ref == R1
     assert [s.state for s in first.status()] == ["grace", "current"]
+
+
+def test_a_ref_nobody_registered_is_refused_not_served_with_the_current_key() -> None:
+    """The review finding: an unknown ref under the keyring's prefix used to get the current
+    key. Without a shared registry, or with one that never saw the ref, it is refused."""
+    alone = Keyring(OLD, clock=FakeClock(0))
+    with pytest.raises(TokenRejected, match="does not know"):
+        alone.get(R2)
+    shared = MemoryTokenStore()
+    keyring = Keyring(OLD, clock=FakeClock(0), registry=shared)
+    with pytest.raises(TokenRejected, match="does not know"):
+        keyring.get("org-deadbeef")  # forged into the store
+    assert keyring.get("other-1234") is None
 
 
 def test_tokens_minted_before_the_keyring_keep_working() -> None:

@@ -20,7 +20,7 @@ from patterns.tokens.keyring import Keyring, key_file_source
 from patterns.tokens.memory import MemoryTokenStore
 from patterns.tokens.proxy import ProxySettings, create_app
 from patterns.tokens.redis_store import RedisTokenStore
-from patterns.tokens.service import TokenService, TokenStore
+from patterns.tokens.service import TokenService
 
 __all__ = ["DEFAULT_PORT", "ISSUER_VARIABLE", "add_arguments", "run"]
 
@@ -74,12 +74,15 @@ def run(args: argparse.Namespace) -> int:
         issuer = os.environ.get(ISSUER_VARIABLE, "").strip()
         if not issuer:
             raise PatternError(f"set {ISSUER_VARIABLE} to a random secret of 32+ characters")
-        keyring = Keyring(key, name=args.key_name, source=source)
+        store: RedisTokenStore | MemoryTokenStore = (
+            RedisTokenStore.from_url(args.redis) if args.redis else MemoryTokenStore()
+        )
+        # The store is also where replicas share known and revoked key refs: a replica
+        # started after a leak refuses the old tokens, and refuses to start with the leaked
+        # key (ConfigurationError). Redis down at start: StoreUnavailable, exit 2.
+        keyring = Keyring(key, name=args.key_name, source=source, registry=store)
         settings = ProxySettings(
             upstream_url=args.upstream, api_keys=keyring, issuer_secret=ApiKey(issuer)
-        )
-        store: TokenStore = (
-            RedisTokenStore.from_url(args.redis) if args.redis else MemoryTokenStore()
         )
         service = TokenService(store, ttl=args.ttl, max_uses=args.max_uses)
         keyring.attach(service)

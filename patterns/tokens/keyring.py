@@ -15,6 +15,22 @@ as ``api_keys``), and it changes while the proxy runs:
   once and every token minted under it is refused (401), whatever store holds it: one
   check per request, no scan of the token store.
 
+Replicas agree through a :class:`~patterns.tokens.key_refs.KeyRefRegistry`, which is the
+token store itself (``Keyring(key, registry=store)``): revoked refs are written there, not
+kept in one process's memory, so a replica that is restarted or started after a leak refuses
+the old tokens too (and refuses to start with the leaked key). Why the store and not the key
+file: the key file belongs to the secrets manager (often a read-only mount, one copy per
+host, replaced wholesale on rotation), so a revocation written into it would not reach the
+other hosts and would be lost on the next rotation; the store is the one thing every replica
+that can redeem a token already shares, and a revocation there lives exactly as long as the
+tokens it refuses. With Redis, the store's redemption script checks the ref in the same
+atomic step that counts the use, so no replica serves a revoked ref even for a moment.
+
+A ref this keyring holds no key for is served with the current key only if some replica
+registered it (a replica not reloaded yet, or one started after a planned rollover);
+anything else under the keyring's prefix is refused with 401: fail closed, never "use the
+current key for whatever the store says".
+
 A rollover that has nothing to do (the same key, versions already revoked) changes nothing
 and says so, so a response script can be run twice. Keys are compared in constant time
 and only fingerprints appear in reports and logs.
@@ -23,27 +39,23 @@ and only fingerprints appear in reports and logs.
 from __future__ import annotations
 
 import logging
-import os
-import stat
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from patterns.errors import ConfigurationError, PatternError, TokenRejected
+from patterns.errors import ConfigurationError, TokenRejected
 from patterns.keys import ApiKey
+from patterns.tokens.key_refs import KeyRefRegistry, KeyRefs, KeyStatus, Rollover
+from patterns.tokens.keyring_admin import ReloadRequest, add_rollover_route, key_file_source
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
-
     from patterns.tokens.service import TokenService
 
 __all__ = [
+    "KeyRefRegistry",
+    "KeyRefs",
     "KeyStatus",
     "Keyring",
     "ReloadRequest",
@@ -58,6 +70,10 @@ _REVOKED_MESSAGE: Final = (
     "the temporary token was issued under an organisation key that has been revoked; ask "
     "your application for a new token"
 )
+_UNKNOWN_MESSAGE: Final = (
+    "the temporary token was issued under an organisation key this proxy does not know; ask "
+    "your application for a new token"
+)
 
 
 @dataclass(slots=True)
@@ -70,63 +86,18 @@ class _Version:
     revoked: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class KeyStatus:
-    """One version of the organisation key, as a report shows it (no secret)."""
-
-    ref: str
-    fingerprint: str
-    added_at: float
-    state: str  # "current", "grace", "retired" or "revoked"
-    retire_at: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class Rollover:
-    """What a rollover did."""
-
-    changed: bool
-    current_ref: str
-    current_fingerprint: str
-    previous: tuple[KeyStatus, ...]
-    revoked_refs: tuple[str, ...]
-    delete_old_key_after: float | None  # when the proxy stops sending the old key
-    rolled_over: bool = False  # a new key became current in this call
-
-    def lines(self) -> list[str]:
-        """Human-readable report lines (fingerprints only)."""
-        if not self.changed:
-            return [f"nothing to do: {self.current_ref} ({self.current_fingerprint}) is current"]
-        out = []
-        if self.rolled_over:
-            out.append(f"new tokens use {self.current_ref} ({self.current_fingerprint})")
-        out.extend(f"{ref}: its tokens are refused" for ref in self.revoked_refs if "-" not in ref)
-        for status in self.previous:
-            if status.state == "revoked" and status.ref in self.revoked_refs:
-                out.append(f"{status.ref} ({status.fingerprint}) revoked: its tokens are refused")
-            elif status.state == "grace" and status.retire_at is not None:
-                out.append(
-                    f"{status.ref} ({status.fingerprint}) serves its tokens until "
-                    f"{_utc(status.retire_at)}; delete it in the Anthropic Console after that"
-                )
-        return out
-
-
-def _utc(timestamp: float) -> str:
-    return (
-        datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-    )
-
-
 class Keyring(Mapping[str, ApiKey]):
     """Versions of the organisation key; ``get(key_ref)`` picks the key for a token.
 
     ``clock`` returns seconds since the epoch (inject a fake one to fast-forward the grace
     period). ``source`` re-reads the key from where the operator keeps it (a file, a
-    secrets manager) for :meth:`reload`. ``legacy_refs`` are refs that tokens minted
-    before the keyring existed carry (a :class:`TokenService` mints ``"default"`` unless
+    secrets manager) for :meth:`reload`. ``registry`` is where replicas share known and
+    revoked refs (pass the token store; without one, this keyring knows only its own
+    versions and refuses every other ref). ``refresh`` bounds how stale this replica's view
+    of the registry may be, in seconds. ``legacy_refs`` are refs that tokens minted before
+    the keyring existed carry (a :class:`TokenService` mints ``"default"`` unless
     attached): they are served with the current key, so an upgrade breaks no live token.
-    Thread-safe.
+    Thread-safe. Raises :class:`ConfigurationError` if ``key`` was revoked after a leak.
     """
 
     def __init__(
@@ -137,6 +108,8 @@ class Keyring(Mapping[str, ApiKey]):
         clock: Callable[[], float] = time.time,
         source: Callable[[], ApiKey] | None = None,
         legacy_refs: Iterable[str] = ("default",),
+        registry: KeyRefRegistry | None = None,
+        refresh: float = 1.0,
     ) -> None:
         if not name.isidentifier():
             raise ConfigurationError("a keyring name must be a short identifier such as 'org'")
@@ -146,33 +119,67 @@ class Keyring(Mapping[str, ApiKey]):
         self._legacy_revoked = False
         self._clock = clock
         self._source = source
+        self._registry = registry
+        self._refresh = refresh
+        self._synced_at: float | None = None
+        self._foreign: set[str] = set()  # registered by other replicas, no key held here
+        self._revoked_elsewhere: set[str] = set()  # revoked refs this keyring never held
         self._lock = threading.Lock()
         self._versions: dict[str, _Version] = {}
         self._services: list[TokenService] = []
         self._current = self._add(ApiKey(key))
+        with self._lock:
+            self._sync(force=True)
+            if self._versions[self._current].revoked:
+                raise ConfigurationError(
+                    f"the organisation key {key.fingerprint} was revoked after a leak; write "
+                    "a new key (created in the Console) to the key file"
+                )
+            self._publish()
 
     # -- Mapping ------------------------------------------------------------------------
     def get(self, key: str, default: Any = None) -> Any:
-        """The key to forward a token's request with, or ``default`` for an unknown ref.
+        """The key to forward a token's request with, or ``default`` for a ref outside this
+        keyring (another keyring's name: a configuration error for the caller).
 
-        Raises :class:`TokenRejected` for a ref whose key was revoked after a leak.
+        Raises :class:`TokenRejected` for a ref revoked after a leak (here or on any replica
+        sharing the registry), for a ref under this keyring's prefix that no replica
+        registered, and for every token while this replica's own key is revoked.
         """
         with self._lock:
             version = self._versions.get(key)
-            if version is None and key in self._legacy and self._legacy_revoked:
-                raise TokenRejected(_REVOKED_MESSAGE)
-            if version is None:
-                # A replica that took a new key before this one did minted the token: serve
-                # it with this replica's current key until this replica is reloaded too.
-                return (
-                    self._versions[self._current].key
-                    if key.startswith(self._prefix) or key in self._legacy
-                    else default
+            mine = version is not None or key.startswith(self._prefix) or key in self._legacy
+            if not mine:
+                return default
+            # A ref not seen before is looked up at once; otherwise the view may be
+            # `refresh` seconds old (the store's atomic check covers the token's own ref).
+            self._sync(force=version is None and key not in self._foreign | self._legacy)
+            if self._versions[self._current].revoked:
+                log.warning(
+                    "keyring %s: the current key %s was revoked on another replica; reload "
+                    "this replica (POST /admin/org-key/reload)",
+                    self._name,
+                    self._current,
                 )
-            if version.revoked:
                 raise TokenRejected(_REVOKED_MESSAGE)
-            self._retire_due(self._clock())
-            return version.key or self._versions[self._current].key
+            current_key = self._versions[self._current].key
+            if version is not None:
+                if version.revoked:
+                    raise TokenRejected(_REVOKED_MESSAGE)
+                self._retire_due(self._clock())
+                return version.key or current_key
+            if key in self._legacy:
+                if self._legacy_revoked:
+                    raise TokenRejected(_REVOKED_MESSAGE)
+                return current_key
+            if key in self._revoked_elsewhere:
+                raise TokenRejected(_REVOKED_MESSAGE)
+            if key in self._foreign:
+                # Minted by a replica that took a newer key first, or under a key this
+                # process never held (it started later): this replica's current key.
+                return current_key
+            log.warning("keyring %s: refused a token under unknown ref %s", self._name, key)
+            raise TokenRejected(_UNKNOWN_MESSAGE)
 
     def __getitem__(self, key: str) -> ApiKey:
         found = self.get(key)
@@ -204,7 +211,7 @@ class Keyring(Mapping[str, ApiKey]):
         return key
 
     def status(self) -> list[KeyStatus]:
-        """Every version, oldest first, with its state now."""
+        """Every version this replica holds, oldest first, with its state now."""
         with self._lock:
             now = self._clock()
             self._retire_due(now)
@@ -221,17 +228,23 @@ class Keyring(Mapping[str, ApiKey]):
         self, new_key: ApiKey, *, grace: float = 900.0, revoke_previous: bool = False
     ) -> Rollover:
         """Make ``new_key`` current. Older versions serve their tokens for ``grace`` seconds
-        (at most; a shorter earlier deadline is kept), or are revoked at once."""
+        (at most; a shorter earlier deadline is kept), or are revoked at once, together with
+        every other ref the registry knows (all replicas' older versions).
+
+        Revocations are written to the registry before the report is returned; if that
+        fails (:class:`~patterns.errors.StoreUnavailable`), they still hold here, and
+        running the rollover again writes them."""
         if grace < 0:
             raise ConfigurationError("grace must be zero or more seconds")
         new_key = ApiKey(new_key)
         with self._lock:
+            self._sync(force=True)  # revocations made on other replicas apply here first
             now = self._clock()
             self._retire_due(now)
             changed = False
             current = self._versions[self._current]
             if not (current.key is not None and current.key == new_key):  # constant time
-                if any(
+                if self._ref_of(new_key) in self._revoked_elsewhere or any(
                     v.revoked and v.fingerprint == new_key.fingerprint
                     for v in self._versions.values()
                 ):
@@ -252,10 +265,16 @@ class Keyring(Mapping[str, ApiKey]):
                     deadline = now + grace
                     if version.retire_at is None or deadline < version.retire_at:
                         version.retire_at = deadline
-            if revoke_previous and self._legacy and not self._legacy_revoked:
-                self._legacy_revoked = True  # tokens from before the keyring: same old key
-                revoked.extend(sorted(self._legacy))
-                changed = True
+            if revoke_previous:
+                others = sorted(self._foreign - {self._current})
+                self._revoked_elsewhere.update(others)
+                self._foreign.difference_update(others)
+                revoked.extend(others)
+                changed = changed or bool(others)
+                if self._legacy and not self._legacy_revoked:
+                    self._legacy_revoked = True  # tokens from before the keyring: old key
+                    revoked.extend(sorted(self._legacy))
+                    changed = True
             self._retire_due(now)
             for service in self._services:
                 service.key_ref = self._current
@@ -276,6 +295,7 @@ class Keyring(Mapping[str, ApiKey]):
                 max(grace_ends) if grace_ends else None,
                 rolled_over=self._current != current.ref,
             )
+            self._publish()
         for line in report.lines():
             log.info("keyring %s: %s", self._name, line)
         return report
@@ -287,14 +307,56 @@ class Keyring(Mapping[str, ApiKey]):
         return self.rollover(self._source(), grace=grace, revoke_previous=revoke_previous)
 
     # -- internals (lock held) ----------------------------------------------------------
+    def _ref_of(self, key: ApiKey) -> str:
+        return self._prefix + key.fingerprint.removeprefix("sha256:")
+
     def _add(self, key: ApiKey) -> str:
         """The ref of ``key`` (its name and fingerprint: the same on every replica), made
         current; a version still in its grace period comes back as it was."""
-        ref = self._prefix + key.fingerprint.removeprefix("sha256:")
+        ref = self._ref_of(key)
         existing = self._versions.pop(ref, None)
         added_at = existing.added_at if existing is not None else self._clock()
         self._versions[ref] = _Version(ref, key, key.fingerprint, added_at)  # newest last
+        self._foreign.discard(ref)
         return ref
+
+    def _sync(self, *, force: bool) -> None:
+        """Take the registry's revocations and known refs, at most every ``refresh``
+        seconds unless forced. A registry that cannot be read raises: fail closed."""
+        if self._registry is None:
+            return
+        started = time.monotonic()
+        if not force and self._synced_at is not None and started - self._synced_at < self._refresh:
+            return
+        shared: KeyRefs = self._registry.key_refs()
+        self._synced_at = started
+        for ref in shared.revoked:
+            version = self._versions.get(ref)
+            if version is not None:
+                if not version.revoked:
+                    version.revoked, version.key = True, None
+            elif ref in self._legacy:
+                self._legacy_revoked = True
+            else:
+                self._revoked_elsewhere.add(ref)
+        self._foreign = {
+            ref
+            for ref in shared.known
+            if ref.startswith(self._prefix)
+            and ref not in self._versions
+            and ref not in self._revoked_elsewhere
+        }
+
+    def _publish(self) -> None:
+        """Write this replica's current ref and every revocation it knows to the registry
+        (idempotent: a rerun after a failed write completes it)."""
+        if self._registry is None:
+            return
+        revoked = {v.ref for v in self._versions.values() if v.revoked}
+        revoked |= self._revoked_elsewhere
+        if self._legacy_revoked:
+            revoked |= self._legacy
+        self._registry.record_key_refs(known=[self._current], revoked=sorted(revoked))
 
     def _retire_due(self, now: float) -> None:
         for version in self._versions.values():
@@ -317,68 +379,3 @@ class Keyring(Mapping[str, ApiKey]):
         return KeyStatus(
             version.ref, version.fingerprint, version.added_at, state, version.retire_at
         )
-
-
-def key_file_source(path: str | os.PathLike[str]) -> Callable[[], ApiKey]:
-    """A keyring ``source`` that reads the key from a file only its owner can read.
-
-    A file is where secret managers and orchestrators put secrets (Kubernetes and Docker
-    secrets, systemd credentials); unlike an environment variable it can change while the
-    process runs, which is what a rollover without restart needs.
-    """
-    target = Path(path)
-
-    def read() -> ApiKey:
-        try:
-            mode = target.stat().st_mode
-            text = target.read_text(encoding="utf-8")
-        except OSError as error:
-            raise ConfigurationError(
-                f"cannot read the key file {target}: {error.strerror}"
-            ) from None
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise ConfigurationError(
-                f"the key file {target} is readable by other users; chmod 600 it"
-            )
-        return ApiKey(text.strip())
-
-    return read
-
-
-class ReloadRequest(BaseModel):
-    """Body of ``POST /admin/org-key/reload``: how to roll over, never the key itself."""
-
-    model_config = ConfigDict(extra="forbid")
-    grace_seconds: float = Field(default=900.0, ge=0, le=7 * 24 * 3600)
-    revoke_previous: bool = False
-
-
-def add_rollover_route(app: FastAPI, keyring: Keyring, dependencies: list[Any]) -> None:
-    """``POST /admin/org-key/reload`` (behind the issuer secret): re-read the key from the
-    keyring's source and roll over. The key never travels over HTTP; the body only says
-    how: ``{"grace_seconds": 900, "revoke_previous": false}``."""
-    from fastapi.responses import JSONResponse
-
-    from patterns.upstream.envelope import UpstreamError
-
-    @app.post("/admin/org-key/reload", dependencies=dependencies)
-    async def reload(body: ReloadRequest) -> JSONResponse:
-        try:
-            report = keyring.reload(grace=body.grace_seconds, revoke_previous=body.revoke_previous)
-        except PatternError as error:
-            raise UpstreamError(400, str(error)) from None
-        payload = {
-            "changed": report.changed,
-            "rolled_over": report.rolled_over,
-            "current": {"ref": report.current_ref, "fingerprint": report.current_fingerprint},
-            "revoked": list(report.revoked_refs),
-            "versions": [
-                {"ref": s.ref, "fingerprint": s.fingerprint, "state": s.state}
-                for s in keyring.status()
-            ],
-            "delete_old_key_after": _utc(report.delete_old_key_after)
-            if report.delete_old_key_after is not None
-            else None,
-            "report": report.lines(),
-        }
-        return JSONResponse(payload, headers={"cache-control": "no-store"})

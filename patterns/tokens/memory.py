@@ -3,13 +3,19 @@
 Expired records are dropped lazily from a heap ordered by expiry, on every write and
 redemption: no timer per token (the guide's ``setTimeout`` per token leaks timers and dies
 with the process), and O(log n) work per operation.
+
+It is also the :class:`~patterns.tokens.key_refs.KeyRefRegistry` of a single-process proxy:
+its tokens die with the process, and so do the key refs it records, which is exactly as
+long as those refs can matter.
 """
 
 from __future__ import annotations
 
 import heapq
 import threading
+from collections.abc import Iterable
 
+from patterns.tokens.key_refs import KeyRefs
 from patterns.tokens.model import Rejection, TokenRecord
 
 __all__ = ["MemoryTokenStore"]
@@ -25,6 +31,8 @@ class MemoryTokenStore:
         self._by_id: dict[str, str] = {}  # token id -> token hash
         self._by_user: dict[str, set[str]] = {}  # user id -> token ids
         self._expiry: list[tuple[float, str]] = []  # (expires_at, token hash)
+        self._known_refs: set[str] = set()
+        self._revoked_refs: set[str] = set()
 
     def add(self, token_hash: str, record: TokenRecord, now: float) -> None:
         with self._lock:
@@ -44,7 +52,11 @@ class MemoryTokenStore:
             if record is None:
                 result = "unknown"
             else:
-                reason = record.check(now, model, max_tokens)
+                reason: Rejection | None = (
+                    "revoked"  # minted under an organisation key revoked after a leak
+                    if record.key_ref in self._revoked_refs
+                    else record.check(now, model, max_tokens)
+                )
                 result = record.consumed() if reason is None else reason
                 if reason is None:
                     self._records[token_hash] = record.consumed()
@@ -63,6 +75,15 @@ class MemoryTokenStore:
     def revoke_user(self, user_id: str) -> int:
         with self._lock:
             return sum(self._revoke(token_id) for token_id in self._by_user.pop(user_id, set()))
+
+    def key_refs(self) -> KeyRefs:
+        with self._lock:
+            return KeyRefs(frozenset(self._known_refs), frozenset(self._revoked_refs))
+
+    def record_key_refs(self, *, known: Iterable[str] = (), revoked: Iterable[str] = ()) -> None:
+        with self._lock:
+            self._known_refs.update(known)
+            self._revoked_refs.update(revoked)
 
     def __len__(self) -> int:
         with self._lock:

@@ -9,16 +9,25 @@ expiry, so an injected clock works the same against Redis as in memory.
 If Redis cannot be reached, every call raises :class:`~patterns.errors.StoreUnavailable` and
 the proxy refuses requests: a token that cannot be checked is not accepted.
 
+It is also the replicas' :class:`~patterns.tokens.key_refs.KeyRefRegistry`: the
+organisation-key refs they minted under and the refs a leak response revoked live in Redis,
+next to the tokens, and never expire, so a replica restarted after a leak still refuses the
+old tokens. The redemption script refuses a record whose ``key_ref`` is revoked in the same
+step that counts the use: every replica agrees the moment the revocation is written.
+
 Keys: ``{ns}:t:{sha256}`` (hash: the record), ``{ns}:id:{token_id}`` (the token's hash, for
-revocation) and ``{ns}:u:{user_id}`` (set of token ids). The revocation scripts build key
-names inside Lua, so this layout suits a single Redis or a replicated primary, not Cluster.
+revocation), ``{ns}:u:{user_id}`` (set of token ids), ``{ns}:refs:known`` and
+``{ns}:refs:revoked`` (sets of key refs). The revocation scripts build key names inside Lua,
+so this layout suits a single Redis or a replicated primary, not Cluster.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Final, cast
 
 from patterns.errors import ConfigurationError, StoreUnavailable
+from patterns.tokens.key_refs import KeyRefs
 from patterns.tokens.model import Rejection, TokenRecord
 
 if TYPE_CHECKING:
@@ -37,13 +46,15 @@ end
 return 1
 """
 
-# Same rules, same order as TokenRecord.check.
+# Same rules, same order as TokenRecord.check, after the key-ref revocation check that
+# MemoryTokenStore makes too.
 _CONSUME: Final = """
 local fields = redis.call('HGETALL', KEYS[1])
 if #fields == 0 then return {'unknown'} end
 local r = {}
 for i = 1, #fields, 2 do r[fields[i]] = fields[i + 1] end
 if r.revoked == '1' then return {'revoked'} end
+if r.key_ref and redis.call('SISMEMBER', KEYS[2], r.key_ref) == 1 then return {'revoked'} end
 if tonumber(ARGV[1]) >= tonumber(r.expires_at) then return {'expired'} end
 if tonumber(r.uses) >= tonumber(r.max_uses) then return {'exhausted'} end
 if r.models ~= '' then
@@ -142,7 +153,8 @@ class RedisTokenStore:
         self, token_hash: str, now: float, model: str | None, max_tokens: int | None
     ) -> TokenRecord | Rejection:
         args = [repr(now), model or "", "" if max_tokens is None else str(max_tokens)]
-        reply = self._call(self._consume, [f"{self._ns}:t:{token_hash}"], args)
+        keys = [f"{self._ns}:t:{token_hash}", f"{self._ns}:refs:revoked"]
+        reply = self._call(self._consume, keys, args)
         status = _text(reply[0])
         if status != "ok":
             return cast(Rejection, status)
@@ -168,3 +180,35 @@ class RedisTokenStore:
 
     def revoke_user(self, user_id: str) -> int:
         return int(self._call(self._revoke_user, [f"{self._ns}:u:{user_id}"], [self._ns]))
+
+    def key_refs(self) -> KeyRefs:
+        """The refs every replica registered or revoked (one round trip)."""
+        import redis
+
+        try:
+            pipe = self._client.pipeline(transaction=False)
+            pipe.smembers(f"{self._ns}:refs:known")
+            pipe.smembers(f"{self._ns}:refs:revoked")
+            known, revoked = pipe.execute()
+        except redis.RedisError:
+            raise StoreUnavailable("the token store (Redis) cannot be reached") from None
+        return KeyRefs(frozenset(map(_text, known)), frozenset(map(_text, revoked)))
+
+    def record_key_refs(self, *, known: Iterable[str] = (), revoked: Iterable[str] = ()) -> None:
+        """Add refs to the shared sets, both in one transaction; never removes any."""
+        import redis
+
+        known, revoked = list(known), list(revoked)
+        if not known and not revoked:
+            return
+        try:
+            pipe = self._client.pipeline(transaction=True)
+            if known:
+                pipe.sadd(f"{self._ns}:refs:known", *known)
+            if revoked:
+                pipe.sadd(f"{self._ns}:refs:revoked", *revoked)
+            pipe.execute()
+        except redis.RedisError:
+            raise StoreUnavailable(
+                "the token store (Redis) cannot be reached; the key refs were not recorded"
+            ) from None

@@ -1,0 +1,276 @@
+"""Organisation-key revocations outlive the process that made them (review finding).
+
+Before: revoked key refs lived in one keyring's memory, and a ref the keyring did not hold
+was served with the current key, so a replica restarted (or started) after a leak served
+tokens minted under the leaked key. Now the token store is the replicas' shared registry of
+known and revoked refs (memory or Redis: the same contract), the store refuses a token of a
+revoked ref atomically, and a ref nobody registered is refused (401).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import anthropic
+import httpx
+import pytest
+
+from patterns.__main__ import main
+from patterns.clock import FakeClock
+from patterns.errors import ConfigurationError, StoreUnavailable, TokenRejected
+from patterns.keys import ApiKey, canary_key
+from patterns.serving import BackgroundServer
+from patterns.tokens import MemoryTokenStore, RedisTokenStore, TokenService
+from patterns.tokens.keyring import KeyRefs, Keyring
+from patterns.upstream import RateLimits, UpstreamSettings
+from patterns.upstream import create_app as create_upstream
+
+OLD, NEW, NEWER = canary_key(), canary_key(), canary_key()
+R1, R2, R3 = (f"org-{key.fingerprint[7:]}" for key in (OLD, NEW, NEWER))
+ISSUER = ApiKey("issuer-secret-for-keyring-persistence-" + "p" * 8)
+MODEL = "claude-haiku-4-5"
+
+Store = MemoryTokenStore | RedisTokenStore
+
+
+@pytest.fixture(params=["memory", "redis"])
+def store(request: pytest.FixtureRequest) -> Store:
+    if request.param == "memory":
+        return MemoryTokenStore()
+    url = request.getfixturevalue("redis_url")
+    return RedisTokenStore.from_url(url)
+
+
+def _redeem_reason(service: TokenService, token: str) -> str:
+    try:
+        service.redeem(token)
+    except TokenRejected as error:
+        return str(getattr(error, "reason", "?"))
+    return "ok"
+
+
+# -- the registry contract, memory and Redis alike -------------------------------------------
+
+
+def test_a_leak_outlives_the_keyring_that_revoked_it(store: Store) -> None:
+    clock = FakeClock(1_900_000_000.0)
+    first = Keyring(OLD, clock=clock, registry=store)
+    service = TokenService(store, clock=clock)
+    first.attach(service)
+    old_token = service.mint("alice").token
+    assert store.key_refs() == KeyRefs(frozenset({R1}), frozenset())
+
+    report = first.rollover(NEW, grace=0, revoke_previous=True)
+    assert report.revoked_refs == (R1, "default")
+    assert store.key_refs().revoked == {R1, "default"}
+    assert _redeem_reason(service, old_token) == "revoked"  # the store itself refuses it
+
+    # A replica started after the leak, with the new key: it never held OLD.
+    restarted = Keyring(NEW, clock=clock, registry=store)
+    for ref in (R1, "default"):
+        with pytest.raises(TokenRejected, match="revoked"):
+            restarted.get(ref)
+    assert restarted.get(R2) == NEW
+    # ... and one started with the leaked key refuses to start.
+    with pytest.raises(ConfigurationError, match="revoked after a leak") as caught:
+        Keyring(OLD, clock=clock, registry=store)
+    assert OLD.reveal() not in str(caught.value)
+    with pytest.raises(ConfigurationError, match="revoked after a leak"):
+        restarted.rollover(OLD)
+
+
+def test_a_replica_not_reloaded_after_a_leak_elsewhere_refuses_everything(store: Store) -> None:
+    clock = FakeClock(0)
+    leader = Keyring(OLD, clock=clock, registry=store)
+    lagging = Keyring(OLD, clock=clock, registry=store, refresh=0)
+    leader.rollover(NEW, grace=0, revoke_previous=True)
+    # Its current key leaked: it must not forward anything with it, even a new token's
+    # request (ref R2, registered by the leader).
+    for ref in (R1, R2, "default"):
+        with pytest.raises(TokenRejected, match="revoked"):
+            lagging.get(ref)
+    # Reloading it (the operator's leak response on this replica) brings it back.
+    report = lagging.rollover(NEW, grace=0, revoke_previous=True)
+    assert report.rolled_over
+    assert lagging.get(R2) == NEW
+
+
+def test_a_leak_revokes_refs_other_replicas_minted_under(store: Store) -> None:
+    """A replica that never held OLD (started later) still revokes it in a leak response."""
+    clock = FakeClock(0)
+    Keyring(OLD, clock=clock, registry=store).rollover(NEW, grace=600)
+    late = Keyring(NEW, clock=clock, registry=store)
+    assert late.get(R1) == NEW  # registered by a replica, grace elsewhere: served
+    report = late.rollover(NEWER, grace=0, revoke_previous=True)
+    assert set(report.revoked_refs) == {R1, R2, "default"}
+    assert f"{R1}: its tokens are refused" in report.lines()
+    assert store.key_refs().revoked == {R1, R2, "default"}
+    assert not late.rollover(NEWER, grace=0, revoke_previous=True).changed
+
+
+def test_a_forged_ref_is_refused(store: Store) -> None:
+    keyring = Keyring(OLD, clock=FakeClock(0), registry=store)
+    forged = TokenService(store, key_ref="org-0badc0de")  # someone wrote to the store
+    grant = forged.redeem(forged.mint("mallory").token)
+    with pytest.raises(TokenRejected, match="does not know"):
+        keyring.get(grant.key_ref)
+
+
+class _FlakyRegistry:
+    """A registry whose writes fail until ``up`` is set, as Redis going away would."""
+
+    def __init__(self) -> None:
+        self.inner = MemoryTokenStore()
+        self.up = True
+
+    def key_refs(self) -> KeyRefs:
+        return self.inner.key_refs()
+
+    def record_key_refs(self, *, known: Iterable[str] = (), revoked: Iterable[str] = ()) -> None:
+        if not self.up:
+            raise StoreUnavailable("the token store (Redis) cannot be reached")
+        self.inner.record_key_refs(known=known, revoked=revoked)
+
+
+def test_a_failed_registry_write_fails_closed_and_a_rerun_completes_it() -> None:
+    registry = _FlakyRegistry()
+    keyring = Keyring(OLD, clock=FakeClock(0), registry=registry)
+    registry.up = False
+    with pytest.raises(StoreUnavailable):
+        keyring.rollover(NEW, grace=0, revoke_previous=True)
+    with pytest.raises(TokenRejected):
+        keyring.get(R1)  # revoked here even though the write failed
+    assert registry.inner.key_refs().revoked == frozenset()
+    registry.up = True
+    keyring.rollover(NEW, grace=0, revoke_previous=True)  # the operator runs it again
+    assert registry.inner.key_refs().revoked == {R1, "default"}
+
+
+def test_redis_down_at_start_is_refused(tmp_path: Path) -> None:
+    from patterns.serving import free_port
+
+    store = RedisTokenStore.from_url(f"redis://127.0.0.1:{free_port()}/0", timeout=0.3)
+    with pytest.raises(StoreUnavailable):
+        Keyring(OLD, registry=store)
+
+
+# -- two serve token-proxy processes sharing Redis --------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[BackgroundServer]:
+    settings = UpstreamSettings(api_keys=(OLD, NEW), limits=RateLimits(100_000, 10**8, 10**8))
+    with BackgroundServer(create_upstream(settings)) as server:
+        yield server
+
+
+def _spawn(upstream_url: str, redis_url: str, key_file: Path) -> tuple[subprocess.Popen[str], str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
+    environment["PATTERNS_TOKEN_ISSUER_SECRET"] = ISSUER.reveal()
+    command = [sys.executable, "-m", "patterns", "serve", "token-proxy", "--port", "0"]
+    command += ["--upstream", upstream_url, "--redis", redis_url, "--key-file", str(key_file)]
+    process = subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    first = process.stdout.readline().strip()
+    assert first.startswith("Temporary-token proxy on http://127.0.0.1:"), first
+    return process, first.rsplit(" ", 1)[1]
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    process.terminate()
+    process.wait(timeout=10)
+    if process.stdout is not None:
+        process.stdout.close()
+
+
+def _mint(url: str) -> str:
+    response = httpx.post(
+        f"{url}/tokens",
+        json={"user_id": "alice"},
+        headers={"authorization": f"Bearer {ISSUER.reveal()}"},
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["token"])
+
+
+def _ask(url: str, token: str) -> None:
+    anthropic.Anthropic(base_url=url, api_key=token, max_retries=0).messages.create(
+        model=MODEL, max_tokens=8, messages=[{"role": "user", "content": "hi"}]
+    )
+
+
+def _refused(url: str, token: str) -> bool:
+    try:
+        _ask(url, token)
+    except anthropic.AuthenticationError:
+        return True
+    return False
+
+
+@pytest.mark.timeout(120)
+def test_leak_on_one_replica_then_restart_the_other(
+    upstream: BackgroundServer,
+    redis_url: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PATTERNS_TOKEN_ISSUER_SECRET", ISSUER.reveal())
+    key_file = tmp_path / "org.key"
+    key_file.write_text(OLD.reveal() + "\n")
+    key_file.chmod(0o600)
+    (first, first_url), (second, second_url) = (
+        _spawn(upstream.url, redis_url, key_file) for _ in range(2)
+    )
+    processes = [first, second]
+    try:
+        old_tokens = [_mint(first_url), _mint(second_url)]
+        for url in (first_url, second_url):
+            _ask(url, old_tokens[0])
+
+        # The leak response runs against the first replica only.
+        key_file.write_text(NEW.reveal() + "\n")
+        status = main(
+            ["incident", "org-key-leaked", "--proxy", first_url, "--leaked", OLD.fingerprint]
+        )
+        leak = capsys.readouterr().out
+        assert status == 0, leak
+        fresh = _mint(first_url)
+        _ask(first_url, fresh)
+        # The second replica was not reloaded: the store refuses the old tokens on it, and
+        # its own (leaked) key is not used for the fresh token either.
+        assert all(_refused(url, t) for url in (first_url, second_url) for t in old_tokens)
+        assert _refused(second_url, fresh)
+
+        # Restart the second replica: a new process, with nothing in memory.
+        _stop(second)
+        second, second_url = _spawn(upstream.url, redis_url, key_file)
+        processes[1] = second
+        assert all(_refused(url, t) for url in (first_url, second_url) for t in old_tokens)
+        _ask(second_url, fresh)
+        _ask(second_url, _mint(second_url))
+
+        # A token whose record names a ref no replica registered is refused on both.
+        store = RedisTokenStore.from_url(redis_url)
+        forged = TokenService(store, key_ref="org-0badc0de").mint("mallory").token
+        assert _refused(first_url, forged)
+        assert _refused(second_url, forged)
+
+        # A replica started with the leaked key refuses to start (exit 2, no key shown).
+        leaked_file = tmp_path / "leaked.key"
+        leaked_file.write_text(OLD.reveal() + "\n")
+        leaked_file.chmod(0o600)
+        command = ["serve", "token-proxy", "--key-file", str(leaked_file), "--redis", redis_url]
+        assert main(command) == 2
+        err = capsys.readouterr().err
+        assert "revoked after a leak" in err
+        for key in (OLD, NEW):
+            assert key.reveal() not in leak + err
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                _stop(process)
