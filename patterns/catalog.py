@@ -75,6 +75,6 @@ NOTEBOOKS: Final[tuple[Notebook, ...]] = (
         "A key's life: scanning, rotation, incidents",
         35,
         None,
-        False,
+        True,
     ),
 )
