@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,7 +31,7 @@ from patterns.lifecycle.incidents import (
     user_key_leaked,
 )
 from patterns.lifecycle.sealed import MemorySealedStore, SealedDirectory
-from patterns.serving import BackgroundServer
+from patterns.serving import BackgroundServer, free_port
 from patterns.tokens import MemoryTokenStore, TokenService
 from patterns.tokens.keyring import Keyring, key_file_source
 from patterns.tokens.proxy import ProxySettings, create_app
@@ -297,8 +299,6 @@ def test_the_bff_key_store_plugs_in_through_the_async_adapter() -> None:
 
 
 def test_one_unreachable_replica_does_not_stop_the_others(running_proxy, capsys) -> None:
-    from patterns.serving import free_port
-
     url, key_file, _, new = running_proxy
     dead = f"http://127.0.0.1:{free_port()}"
     key_file.write_text(new.reveal())
@@ -311,3 +311,193 @@ def test_one_unreachable_replica_does_not_stop_the_others(running_proxy, capsys)
     assert status == 1
     assert f"org-key-leaked (proxy {dead}): NOT fully contained" in out
     assert f"org-key-leaked (proxy {url})" in out
+
+
+# -- the BFF: sessions and keys, in process and through the CLI against its Redis ----------
+
+BFF_PASSWORD = "correct horse battery staple"
+BFF_PASSPHRASE = "a passphrase for the incident test"
+
+
+def test_user_key_leaked_against_an_in_process_bff() -> None:
+    from patterns.bff import BffSettings, UserDirectory, bff_of
+    from patterns.bff import create_app as create_bff
+    from patterns.bff.client import BffClient
+    from patterns.lifecycle.incidents import AsyncSessionStoreSessions, bff_user_stores
+
+    user_key = canary_key()
+    users = UserDirectory()
+    users.add("alice", BFF_PASSWORD)
+    users.add("bob", BFF_PASSWORD)
+    with (
+        BackgroundServer(create_upstream(UpstreamSettings(api_keys=(user_key,)))) as upstream,
+        BackgroundServer(create_bff(BffSettings(upstream.url), users=users)) as server,
+    ):
+        alice = [BffClient(server.url).login("alice", BFF_PASSWORD) for _ in range(2)]
+        alice[0].store_key(user_key)
+        bob = BffClient(server.url).login("bob", BFF_PASSWORD)
+        bob.store_key(user_key)
+        alice[1].sdk().messages.create(
+            model="claude-haiku-4-5", max_tokens=8, messages=[{"role": "user", "content": "x"}]
+        )
+        service = TokenService(MemoryTokenStore())
+        service.mint("alice")
+        keys, sessions = bff_user_stores(bff_of(server.app).stores)
+        assert isinstance(sessions, AsyncSessionStoreSessions)
+        assert isinstance(sessions, UserSessions)
+        report = user_key_leaked("alice", tokens=service, keys=keys, sessions=sessions)
+        assert report.lines()[0] == "user-key-leaked (user alice): contained"
+        assert [str(s) for s in report.steps] == [
+            "[done] revoke temporary tokens: 1 token(s)",
+            "[done] delete the stored key: 1 key(s)",
+            "[done] end sessions: 2 session(s)",
+        ]
+        for client in alice:  # each cookie is dead, and replaying it does not help
+            assert client.request("GET", "/auth/me").status_code == 401
+        with pytest.raises(anthropic.AuthenticationError):
+            alice[1].sdk().messages.create(
+                model="claude-haiku-4-5", max_tokens=8, messages=[{"role": "user", "content": "x"}]
+            )
+        again = BffClient(server.url).login("alice", BFF_PASSWORD)
+        assert again.me()["has_key"] is False
+        assert bob.me()["has_key"] is True  # nobody else is touched
+        rerun = user_key_leaked("alice", tokens=service, keys=keys, sessions=sessions)
+        assert [s.outcome for s in rerun.steps] == ["nothing to do", "nothing to do", "done"]
+        assert "1 session(s)" in str(rerun.steps[2])  # the sign-in just above
+        assert user_key.reveal() not in "\n".join(report.lines() + rerun.lines())
+
+
+def test_the_adapters_work_inside_a_running_event_loop() -> None:
+    """Jupyter runs cells inside an event loop: asyncio.run() would refuse there."""
+    from patterns.bff.stores import MemorySessionStore
+    from patterns.lifecycle.incidents import AsyncSessionStoreSessions
+
+    store = MemorySessionStore(60, 600)
+
+    async def cell() -> int:
+        await store.create("alice", 0.0)
+        return AsyncSessionStoreSessions(store).end_user_sessions("alice")
+
+    assert asyncio.run(cell()) == 1
+
+
+def test_not_deployed_is_nothing_to_do_and_a_failing_store_fails_its_step() -> None:
+    from patterns.errors import StoreUnavailable
+    from patterns.lifecycle.incidents import NOT_DEPLOYED
+
+    class Down:
+        def end_user_sessions(self, user_id: str) -> int:
+            raise StoreUnavailable("the session store (Redis) is unavailable (ConnectionError)")
+
+    keys = DictKeys()
+    keys.sealed["alice"] = "kms1.x.y"
+    report = user_key_leaked("alice", tokens=NOT_DEPLOYED, keys=keys, sessions=Down())
+    assert [str(s) for s in report.steps] == [
+        "[nothing to do] revoke temporary tokens: no token store in this deployment",
+        "[done] delete the stored key: 1 key(s)",
+        "[failed] end sessions: the session store (Redis) is unavailable (ConnectionError)",
+    ]
+    assert not report.ok
+    assert keys.sealed == {}  # the steps after a failure still ran
+
+
+def _start_bff(
+    upstream_url: str, redis_url: str, key_file: Path
+) -> tuple[subprocess.Popen[str], str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
+    env["PATTERNS_BFF_KMS_PASSPHRASE"] = BFF_PASSPHRASE
+    env["PATTERNS_BFF_USERS"] = f"alice:{BFF_PASSWORD},bob:{BFF_PASSWORD}"
+    command = [sys.executable, "-m", "patterns", "serve", "bff", "--port", "0"]
+    command += ["--upstream", upstream_url, "--redis", redis_url, "--kms-file", str(key_file)]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    first = process.stdout.readline().strip()
+    assert first.startswith("Backend-for-frontend on http://127.0.0.1:"), first
+    for _ in range(3):
+        process.stdout.readline()
+    return process, first.rsplit(" ", 1)[1]
+
+
+@pytest.mark.timeout(120)
+def test_user_key_leaked_command_against_a_bff_process_on_redis(
+    running_proxy, redis_url: str, tmp_path: Path, capsys
+) -> None:
+    from patterns.bff.client import BffClient
+    from patterns.bff.vault import KEY_NAME
+
+    proxy_url, _, user_key, _ = running_proxy
+    key_file = tmp_path / "bff-keys.json"
+    LocalKms.from_passphrase(key_file, BFF_PASSPHRASE).create_key(KEY_NAME)
+    upstream = BackgroundServer(create_upstream(UpstreamSettings(api_keys=(user_key,))))
+    with upstream:
+        process, url = _start_bff(upstream.url, redis_url, key_file)
+        try:
+            alice = BffClient(url).login("alice", BFF_PASSWORD)
+            alice.store_key(user_key)
+            bob = BffClient(url).login("bob", BFF_PASSWORD)
+            bob.store_key(user_key)
+            token = _mint(proxy_url, "alice")
+            audit = tmp_path / "incidents.jsonl"
+            command = ["incident", "--incident-audit", str(audit), "user-key-leaked", "alice"]
+            command += ["--bff-redis", redis_url, "--proxy", proxy_url]
+            assert main(command) == 0
+            out = capsys.readouterr().out
+            assert out.splitlines()[:4] == [
+                "user-key-leaked (user alice): contained",
+                "  [done] revoke temporary tokens: 1 token(s)",
+                "  [done] delete the stored key: 1 key(s)",
+                "  [done] end sessions: 1 session(s)",
+            ]
+            assert alice.request("GET", "/auth/me").status_code == 401
+            with pytest.raises(anthropic.AuthenticationError):
+                _ask(proxy_url, token)
+            assert BffClient(url).login("alice", BFF_PASSWORD).me()["has_key"] is False
+            assert bob.me()["has_key"] is True
+            # A rerun finds nothing left but the session signed in just above.
+            assert main(command) == 0
+            out = capsys.readouterr().out
+            assert "[nothing to do] revoke temporary tokens" in out
+            assert "[nothing to do] delete the stored key" in out
+            # Without the proxy: its step is skipped, so not contained (exit 1) ...
+            assert main(["incident", "user-key-leaked", "alice", "--bff-redis", redis_url]) == 1
+            assert "[skipped] revoke temporary tokens" in capsys.readouterr().out
+            # ... unless the deployment has none.
+            no_proxy = ["incident", "user-key-leaked", "bob", "--bff-redis", redis_url]
+            assert main([*no_proxy, "--no-token-proxy"]) == 0
+            out = capsys.readouterr().out
+            assert "[nothing to do] revoke temporary tokens: no token store" in out
+            assert "[done] end sessions: 1 session(s)" in out
+            assert bob.request("GET", "/auth/me").status_code == 401
+            assert [e["outcome"] for e in read_audit_log(audit)] == ["ok", "ok"]
+            assert verify_audit_log(audit).ok
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    status = main(["incident", "user-key-leaked", "alice", "--bff-redis", dead, "--no-token-proxy"])
+    out = capsys.readouterr().out
+    assert status == 1
+    assert "[failed] delete the stored key: the session store (Redis) is unavailable" in out
+    assert "[failed] end sessions" in out
+    assert dead not in out
+    assert user_key.reveal() not in out
+
+
+def test_lifecycle_commands_do_not_import_fastapi() -> None:
+    probe = (
+        "import argparse, sys\n"
+        "from patterns.lifecycle import cli\n"
+        "parser = argparse.ArgumentParser()\n"
+        "cli.add_commands(parser.add_subparsers())\n"
+        "for argv in (['key-age', '--help'], ['incident', 'user-key-leaked', '--help']):\n"
+        "    try:\n"
+        "        parser.parse_args(argv)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "heavy = ('fastapi', 'starlette', 'uvicorn', 'redis')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip().splitlines()[-1] == "[]"

@@ -6,6 +6,10 @@
   rotate-org-key             roll a running token proxy's organisation key over (grace)
   incident SCENARIO          user-key-leaked | org-key-leaked | kms-key-compromised
 
+Importing this module is cheap: each command imports what it needs when it runs (the token
+proxy's client, the BFF's Redis stores, the KMS), so ``python -m patterns key-age`` does not
+load FastAPI.
+
 Secrets come from the environment or files, never from the command line: a LocalKms
 master key from ``PATTERNS_KMS_MASTER_KEY`` (base64url, 32 bytes) or a passphrase from
 ``PATTERNS_KMS_PASSPHRASE``; Vault and AWS from their ``PATTERNS_*`` variables (see
@@ -22,22 +26,21 @@ import binascii
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from patterns.errors import PatternError
 from patterns.keys import key_from_environment
-from patterns.kms import AuditedKms, AuditLog, Kms, LocalKms
 from patterns.lifecycle.age import (
     DEFAULT_MAX_AGE_DAYS,
     KeyInventory,
     check_key_ages,
     webhook_notifier,
 )
-from patterns.lifecycle.incidents import IncidentReport, kms_key_compromised, user_key_leaked
-from patterns.lifecycle.remote import RemoteUserTokens, org_key_leaked_remote, reload_org_key
-from patterns.lifecycle.rotation import rewrap_store, rotate_and_rewrap
-from patterns.lifecycle.sealed import SealedDirectory
 from patterns.scanning.notebooks import add_clean_arguments, run_clean
+
+if TYPE_CHECKING:
+    from patterns.kms import Kms
+    from patterns.lifecycle.incidents import IncidentReport, UserTokens
 
 __all__ = ["add_commands", "kms_from_arguments"]
 
@@ -79,6 +82,8 @@ def _add_kms_arguments(parser: argparse.ArgumentParser) -> None:
 
 def kms_from_arguments(args: argparse.Namespace) -> Kms:
     """The KMS the options and environment name, wrapped in an audit log if asked."""
+    from patterns.kms import AuditedKms, AuditLog, LocalKms
+
     kms: Kms | None
     if args.kms_file:
         raw = os.environ.get("PATTERNS_KMS_MASTER_KEY", "").strip()
@@ -150,6 +155,9 @@ def _key_age(args: argparse.Namespace) -> int:
 
 
 def _rotate_kms(args: argparse.Namespace) -> int:
+    from patterns.lifecycle.rotation import rewrap_store, rotate_and_rewrap
+    from patterns.lifecycle.sealed import SealedDirectory
+
     kms, store = kms_from_arguments(args), SealedDirectory(args.secrets)
     report = (
         rewrap_store(kms, args.key_id, store)
@@ -162,6 +170,8 @@ def _rotate_kms(args: argparse.Namespace) -> int:
 
 
 def _rotate_org_key(args: argparse.Namespace) -> int:
+    from patterns.lifecycle.remote import reload_org_key
+
     status = 0
     for proxy in args.proxy:  # every replica: each holds its own keyring; one down stops none
         try:
@@ -176,6 +186,8 @@ def _rotate_org_key(args: argparse.Namespace) -> int:
 
 
 def _org_key_leaked(args: argparse.Namespace) -> int:
+    from patterns.lifecycle.remote import org_key_leaked_remote
+
     status = 0
     for proxy in args.proxy:  # try every replica, name the ones that could not be reached
         try:
@@ -186,15 +198,69 @@ def _org_key_leaked(args: argparse.Namespace) -> int:
     return status
 
 
-def _incident(args: argparse.Namespace) -> int:
+def _user_key_leaked(args: argparse.Namespace) -> int:
+    from patterns.kms import AuditLog
+    from patterns.lifecycle.incidents import NOT_DEPLOYED, user_key_leaked
+
     audit = AuditLog(args.incident_audit) if args.incident_audit else None
-    if args.scenario == "user-key-leaked":
-        tokens = RemoteUserTokens(args.proxy) if args.proxy else None
+    tokens: UserTokens | None = None
+    if args.proxy:
+        from patterns.lifecycle.remote import RemoteUserTokens
+
+        tokens = RemoteUserTokens(args.proxy)
+    elif args.no_token_proxy:
+        tokens = NOT_DEPLOYED
+    if not args.bff_redis:
         return _print_report(
             user_key_leaked(args.user, tokens=tokens, audit=audit, actor="patterns-cli")
         )
+    from anyio.from_thread import start_blocking_portal
+
+    from patterns.bff.redis_stores import redis_stores
+    from patterns.lifecycle.incidents import bff_user_stores
+    from patterns.session_keys import DEFAULT_ABSOLUTE_TIMEOUT, DEFAULT_IDLE_TIMEOUT
+
+    # The BFF's own store classes and key layout, on one event loop for every call.
+    stores = redis_stores(
+        args.bff_redis,
+        idle_timeout=DEFAULT_IDLE_TIMEOUT,
+        absolute_timeout=DEFAULT_ABSOLUTE_TIMEOUT,
+        namespace=args.bff_namespace,
+    )
+    with start_blocking_portal() as portal:
+        try:
+            keys, sessions = bff_user_stores(stores, portal=portal)
+            report = user_key_leaked(
+                args.user,
+                tokens=tokens,
+                keys=keys,
+                sessions=sessions,
+                audit=audit,
+                actor="patterns-cli",
+            )
+        finally:
+            if stores.close is not None:
+                close = stores.close
+                portal.call(_await_close, close)
+    return _print_report(report)
+
+
+async def _await_close(close: Callable[[], object]) -> None:
+    closing = close()
+    if hasattr(closing, "__await__"):
+        await closing
+
+
+def _incident(args: argparse.Namespace) -> int:
+    if args.scenario == "user-key-leaked":
+        return _user_key_leaked(args)
     if args.scenario == "org-key-leaked":
         return _org_key_leaked(args)
+    from patterns.kms import AuditLog
+    from patterns.lifecycle.incidents import kms_key_compromised
+    from patterns.lifecycle.sealed import SealedDirectory
+
+    audit = AuditLog(args.incident_audit) if args.incident_audit else None
     kms, store = kms_from_arguments(args), SealedDirectory(args.secrets)
     report = kms_key_compromised(
         kms, args.key_id, store, compromised_version=args.version, audit=audit, actor="patterns-cli"
@@ -215,10 +281,27 @@ def _add_incident(commands: argparse._SubParsersAction[Any]) -> None:
     )
     scenarios = incident.add_subparsers(dest="scenario", required=True, metavar="SCENARIO")
     user = scenarios.add_parser(
-        "user-key-leaked", help="revoke a user's tokens (BFF stores: later)"
+        "user-key-leaked",
+        help="revoke a user's tokens, delete their stored key, end their sessions",
+        description="Revoke the user's temporary tokens at the token proxy (--proxy), delete "
+        "their sealed key and end every session of theirs in the BFF's Redis (--bff-redis). "
+        "A store not given is reported as skipped and the response as not fully contained; "
+        "--no-token-proxy says this deployment has none.",
     )
     user.add_argument("user", help="the user id")
-    user.add_argument("--proxy", metavar="URL", help="the token proxy whose tokens to revoke")
+    proxy = user.add_mutually_exclusive_group()
+    proxy.add_argument("--proxy", metavar="URL", help="the token proxy whose tokens to revoke")
+    proxy.add_argument(
+        "--no-token-proxy", action="store_true", help="this deployment has no token proxy"
+    )
+    user.add_argument(
+        "--bff-redis",
+        metavar="URL",
+        help="the Redis of the BFF (serve bff --redis): its key and session stores",
+    )
+    user.add_argument(
+        "--bff-namespace", default="bff", help="the BFF's Redis key namespace (default bff)"
+    )
     org = scenarios.add_parser(
         "org-key-leaked", help="roll the proxy's key over, revoke all tokens"
     )

@@ -4,8 +4,11 @@ nothing left to do and says so), reports every step it took, and writes an audit
 * :func:`user_key_leaked`: revoke the user's temporary tokens, delete their stored key, end
   their sessions. The stores are small protocols (:class:`UserTokens`, :class:`UserKeys`,
   :class:`UserSessions`): :class:`~patterns.tokens.TokenService` already is a
-  ``UserTokens``; :class:`AsyncKeyStoreKeys` adapts the BFF's key store; the BFF's session
-  store has no per-user index yet, so ending a user's sessions waits for one.
+  ``UserTokens``; :class:`AsyncKeyStoreKeys` and :class:`AsyncSessionStoreSessions` adapt the
+  BFF's key and session stores (memory or Redis), and :func:`bff_user_stores` makes both from
+  a running BFF's stores (``bff_user_stores(bff_of(app).stores)``). :data:`NOT_DEPLOYED`
+  says a store does not exist in this deployment (no token proxy, say), which is not the
+  same as not handing it over.
 * :func:`org_key_leaked`: roll the token proxy's organisation key over with no grace and
   revoke every token minted under the old key.
 * :func:`kms_key_compromised`: rotate the customer key past the compromised version,
@@ -19,25 +22,34 @@ them, and every report says so.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import threading
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Final, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Final, Literal, Protocol, TypeVar, runtime_checkable
 
-from patterns.errors import ConfigurationError, KmsError
+from patterns.errors import ConfigurationError, KmsError, PatternError
 from patterns.keys import ApiKey
 from patterns.kms import AuditLog, Kms
 from patterns.lifecycle.rotation import rewrap_store
 from patterns.lifecycle.sealed import SealedStore
 from patterns.tokens.keyring import Keyring
 
+if TYPE_CHECKING:
+    from anyio.from_thread import BlockingPortal
+
+    from patterns.bff.stores import Stores
+
 __all__ = [
+    "NOT_DEPLOYED",
     "AsyncKeyStoreKeys",
+    "AsyncSessionStoreSessions",
     "IncidentReport",
     "Outcome",
     "Step",
     "UserKeys",
     "UserSessions",
     "UserTokens",
+    "bff_user_stores",
     "kms_key_compromised",
     "org_key_leaked",
     "user_key_leaked",
@@ -108,20 +120,114 @@ class UserSessions(Protocol):
     def end_user_sessions(self, user_id: str) -> int: ...
 
 
+T = TypeVar("T")
+
+
+def run_coroutine(
+    make: Callable[[], Awaitable[T]], portal: BlockingPortal | None = None, timeout: float = 60.0
+) -> T:
+    """Run an async store call to completion from synchronous code.
+
+    With ``portal`` (:func:`anyio.from_thread.start_blocking_portal`), on its event loop:
+    what a Redis client needs when several calls share it, since its connections belong to
+    one loop. Without, on a new loop: here if this thread runs none, else (Jupyter runs one
+    in the kernel's thread) in a short-lived thread of its own.
+    """
+    if portal is not None:
+        return portal.call(make)
+
+    async def main() -> T:
+        return await make()
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(main())
+    outcome: list[T] = []
+    failure: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            outcome.append(asyncio.run(main()))
+        except BaseException as error:  # handed to the caller below
+            failure.append(error)
+
+    thread = threading.Thread(target=worker, name="incident-store-call", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise TimeoutError(f"the store did not answer within {timeout} s")
+    if failure:
+        raise failure[0]
+    return outcome[0]
+
+
 class _AsyncDeleter(Protocol):
     async def delete(self, username: str) -> bool: ...
+
+
+class _AsyncSessionEnder(Protocol):
+    async def end_user_sessions(self, username: str) -> int: ...
 
 
 class AsyncKeyStoreKeys:
     """:class:`UserKeys` over a store whose ``delete(user)`` is a coroutine, such as the
     BFF's ``KeyStore`` (memory or Redis). Call it from synchronous code (a command, a
-    script): it runs the coroutine to completion on its own event loop."""
+    script, a notebook cell): see :func:`run_coroutine` for ``portal``."""
 
-    def __init__(self, store: _AsyncDeleter) -> None:
+    def __init__(self, store: _AsyncDeleter, *, portal: BlockingPortal | None = None) -> None:
         self.store = store
+        self.portal = portal
 
     def delete_user_key(self, user_id: str) -> bool:
-        return asyncio.run(self.store.delete(user_id))
+        return run_coroutine(lambda: self.store.delete(user_id), self.portal)
+
+
+class AsyncSessionStoreSessions:
+    """:class:`UserSessions` over the BFF's ``SessionStore`` (memory or Redis): every session
+    of the user is deleted at once, so each of their cookies gets 401 from then on."""
+
+    def __init__(self, store: _AsyncSessionEnder, *, portal: BlockingPortal | None = None) -> None:
+        self.store = store
+        self.portal = portal
+
+    def end_user_sessions(self, user_id: str) -> int:
+        return run_coroutine(lambda: self.store.end_user_sessions(user_id), self.portal)
+
+
+def bff_user_stores(
+    stores: Stores, *, portal: BlockingPortal | None = None
+) -> tuple[AsyncKeyStoreKeys, AsyncSessionStoreSessions]:
+    """The ``keys=`` and ``sessions=`` of :func:`user_key_leaked` for a BFF's stores.
+
+    For a BFF running in this process with memory stores, pass ``bff_of(app).stores``. For
+    Redis, build the stores for the response itself (``redis_stores(url)``, same namespace)
+    and pass a portal: the app's own Redis client belongs to the server's event loop.
+    """
+    return AsyncKeyStoreKeys(stores.keys, portal=portal), AsyncSessionStoreSessions(
+        stores.sessions, portal=portal
+    )
+
+
+class _NotDeployed:
+    """A store this deployment does not have: every step on it has nothing to do."""
+
+    def revoke_user(self, user_id: str) -> int:
+        return 0
+
+    def delete_user_key(self, user_id: str) -> bool:
+        return False
+
+    def end_user_sessions(self, user_id: str) -> int:
+        return 0
+
+    def __repr__(self) -> str:
+        return "NOT_DEPLOYED"
+
+
+#: Pass for a store that does not exist here (``tokens=NOT_DEPLOYED`` with no token proxy):
+#: its step reads "nothing to do: not deployed" instead of "skipped".
+NOT_DEPLOYED: Final = _NotDeployed()
 
 
 def _audit(
@@ -143,12 +249,22 @@ def _audit(
     )
 
 
-def _count_step(action: str, count: int | bool | None, noun: str) -> Step:
+def _count_step(action: str, count: int | bool | None, noun: str, store: object = None) -> Step:
+    if store is NOT_DEPLOYED:
+        return Step(action, "nothing to do", f"no {noun} store in this deployment")
     if count is None:
         return Step(action, "skipped", f"no {noun} store given")
     if count:
         return Step(action, "done", f"{int(count)} {noun}(s)")
     return Step(action, "nothing to do", f"no {noun} left")
+
+
+S = TypeVar("S")
+
+
+def _need(store: S | None) -> S:
+    assert store is not None
+    return store
 
 
 def user_key_leaked(
@@ -161,14 +277,26 @@ def user_key_leaked(
     actor: str = "incident-response",
 ) -> IncidentReport:
     """Contain a leak of ``user_id``'s Anthropic key: nothing minted from it, stored for it
-    or signed in as them keeps working. Stores not given are reported as skipped."""
+    or signed in as them keeps working. Stores not given are reported as skipped (and the
+    report is then not "contained"); pass :data:`NOT_DEPLOYED` for one that does not exist.
+
+    Sessions are ended after the key is deleted: a sign-in racing the response gets a
+    session with no key to spend. It is a new session, though; if the password leaked too,
+    change it as well."""
     report = IncidentReport("user-key-leaked", f"user {user_id}")
-    revoked = tokens.revoke_user(user_id) if tokens is not None else None
-    report.steps.append(_count_step("revoke temporary tokens", revoked, "token"))
-    deleted = keys.delete_user_key(user_id) if keys is not None else None
-    report.steps.append(_count_step("delete the stored key", deleted, "key"))
-    ended = sessions.end_user_sessions(user_id) if sessions is not None else None
-    report.steps.append(_count_step("end sessions", ended, "session"))
+    steps: list[tuple[str, str, object, Callable[[], int | bool]]] = [
+        ("revoke temporary tokens", "token", tokens, lambda: _need(tokens).revoke_user(user_id)),
+        ("delete the stored key", "key", keys, lambda: _need(keys).delete_user_key(user_id)),
+        ("end sessions", "session", sessions, lambda: _need(sessions).end_user_sessions(user_id)),
+    ]
+    for action, noun, store, act in steps:
+        if store is None:
+            report.steps.append(_count_step(action, None, noun))
+            continue
+        try:  # one store down fails its step; the others still run (rerun to finish)
+            report.steps.append(_count_step(action, act(), noun, store))
+        except PatternError as error:
+            report.steps.append(Step(action, "failed", str(error)))
     report.manual.append(f"ask the user to {_CONSOLE}, then to enter a new key")
     _audit(audit, actor, report, {"user": user_id})
     return report

@@ -15,12 +15,15 @@ import httpx
 from patterns.errors import ConfigurationError
 from patterns.kms.protocol import require_tls
 from patterns.lifecycle.incidents import IncidentReport, Outcome, Step
-from patterns.tokens.cli import ISSUER_VARIABLE
 
 __all__ = ["RemoteUserTokens", "org_key_leaked_remote", "reload_org_key", "revoke_user_tokens"]
 
 
 def _issuer() -> dict[str, str]:
+    # Imported here: patterns.tokens.cli loads the proxy app (FastAPI), which a lifecycle
+    # command that only talks HTTP to a proxy does not need.
+    from patterns.tokens.cli import ISSUER_VARIABLE
+
     secret = os.environ.get(ISSUER_VARIABLE, "").strip()
     if not secret:
         raise ConfigurationError(f"set {ISSUER_VARIABLE} to the proxy's issuer secret")
