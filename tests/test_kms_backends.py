@@ -45,7 +45,7 @@ def moto() -> Iterator[MotoServer]:
 
 def vault(server: BaoServer, *, app_policy: str | None = APP_POLICY) -> VaultTransitKms:
     return VaultTransitKms.connect(
-        server.url, server.app_token, admin_token=server.root_token, app_policy=app_policy
+        server.url, server.app_token, admin_token=server.admin_token, app_policy=app_policy
     )
 
 
@@ -73,14 +73,17 @@ def test_vault_root_token_is_not_stopped_by_policy_so_the_app_needs_its_own(
     openbao: BaoServer,
 ) -> None:
     """Why the app token matters: a root token ignores ACL policies, so 'disable' by
-    policy only binds an application that runs with its own, non-root token."""
+    policy only binds an application that runs with its own, non-root token. An application
+    running with a root token gets a KmsError from disable_key, not a silent success."""
     admin = VaultTransitKms.connect(openbao.url, openbao.root_token, app_policy=APP_POLICY)
     key_id = admin.create_key(f"backend-{os.getpid()}-{next(_names)}")
     sealed = seal("value", admin, key_id, CONTEXT)
-    admin.disable_key(key_id)
-    assert unseal(sealed, admin, CONTEXT) == "value"
+    with pytest.raises(KmsError, match="root token, which no policy binds") as caught:
+        admin.disable_key(key_id)
+    assert openbao.root_token not in str(caught.value)
+    assert unseal(sealed, admin, CONTEXT) == "value"  # what the error warns about
     with pytest.raises(KmsError, match="disabled"):
-        unseal(sealed, vault(openbao), CONTEXT)
+        unseal(sealed, vault(openbao), CONTEXT)  # the deny is written: bound tokens stop
 
 
 def test_vault_unreachable_fails_closed() -> None:
@@ -168,7 +171,7 @@ def test_the_tour_runs_on_openbao_from_environment_variables(openbao: BaoServer)
         {
             "PATTERNS_VAULT_ADDR": openbao.url,
             "PATTERNS_VAULT_TOKEN": openbao.app_token,
-            "PATTERNS_VAULT_ADMIN_TOKEN": openbao.root_token,
+            "PATTERNS_VAULT_ADMIN_TOKEN": openbao.admin_token,
             "PATTERNS_VAULT_APP_POLICY": APP_POLICY,
         }
     )
@@ -217,7 +220,9 @@ def test_vault_refuses_to_rewrite_a_policy_it_cannot_parse(openbao: BaoServer) -
 
 def test_vault_creates_a_missing_app_policy(openbao: BaoServer) -> None:
     name = f"fresh-policy-{next(_names)}"
-    kms = VaultTransitKms.connect(openbao.url, openbao.root_token, app_policy=name)
+    kms = VaultTransitKms.connect(
+        openbao.url, openbao.app_token, admin_token=openbao.root_token, app_policy=name
+    )
     key_id = kms.create_key(f"backend-{os.getpid()}-{next(_names)}")
     assert kms.key_info(key_id).enabled is True
     kms.disable_key(key_id)

@@ -70,7 +70,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     if request.param == "openbao":
         server: BaoServer = request.getfixturevalue("openbao")
         kms = VaultTransitKms.connect(
-            server.url, server.app_token, admin_token=server.root_token, app_policy=APP_POLICY
+            server.url, server.app_token, admin_token=server.admin_token, app_policy=APP_POLICY
         )
         return Backend("openbao", kms, enforces_key_state=True, has_versions=True, shreds=True)
     aws: MotoServer = request.getfixturevalue("moto")

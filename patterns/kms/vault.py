@@ -9,9 +9,18 @@ are created with ``derived=true``, so the encryption context feeds Vault's key d
 Transit has no per-key "disabled" switch: in Vault, access is the ACL policy. So
 :meth:`VaultTransitKms.disable_key` rewrites the application token's policy (``app_policy``)
 to deny that key's paths, which Vault enforces on the very next request; ``enable_key``
-grants them back. Give the application a non-root token bound to that policy and keep the
-admin token (``admin_client``) elsewhere. ``destroy_key`` sets ``deletion_allowed`` and
-deletes the key: crypto-shredding.
+grants them back. A policy binds only a token it applies to: a root token ignores policies,
+and another policy of the token may grant the same paths. So ``disable_key`` then asks Vault
+what the application's token can still do on those paths (``sys/capabilities-self``) and
+raises :class:`KmsError` unless every one is ``deny``: a disable that does not bind the
+application never reports success. ``destroy_key`` sets ``deletion_allowed`` and deletes
+the key: crypto-shredding.
+
+Two tokens, neither of them root: the application's (``client``) does the routine data-key
+calls and nothing else, and is never replaced by the admin token for them; the admin token
+(``admin_client``) manages keys and the application's policy. An operation a token is not
+allowed to do fails with a :class:`KmsError` that names the capability it needs
+(``docs/kms.md`` lists them per operation).
 
 ``hvac`` is imported only by :meth:`VaultTransitKms.connect`, so this package imports
 without it (``pip install 'anthropic-key-patterns[kms]'``).
@@ -42,6 +51,14 @@ __all__ = ["VaultTransitKms"]
 _VERSION_RE: Final = re.compile(r"^vault:v(\d+):")
 _NAME_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _TAMPERED: Final = ("message authentication failed", "invalid ciphertext", "could not decode")
+#: What each key-administration call needs in the admin token's policy ({m}: mount, {k}: key).
+_ADMIN_NEEDS: Final = {
+    "create_key": "create and update on {m}/keys/{k}",
+    "key_info": "read on {m}/keys/{k}",
+    "rotate_key": "update on {m}/keys/{k}/rotate",
+    "set_min_decryption_version": "update on {m}/keys/{k}/config",
+    "destroy_key": "update on {m}/keys/{k}/config and delete on {m}/keys/{k}",
+}
 
 
 def _b64(data: bytes) -> str:
@@ -141,6 +158,13 @@ class VaultTransitKms:
                 raise KmsError(
                     f"Vault is unreachable during {what}; refusing to continue"
                 ) from None
+            if kind == "Forbidden" and what in _ADMIN_NEEDS:
+                needs = _ADMIN_NEEDS[what].format(m=self._mount, k=key_id)
+                raise KmsError(
+                    f"Vault denied {what} on key {key_id!r}: this token lacks {needs}. Key "
+                    "administration needs the admin token (admin_token=, "
+                    "PATTERNS_VAULT_ADMIN_TOKEN) with the policy in docs/kms.md"
+                ) from None
             if kind == "Forbidden":
                 raise KmsError(
                     f"Vault denied {what} with key {key_id!r}: the key is disabled for this "
@@ -174,8 +198,8 @@ class VaultTransitKms:
             response = self._admin.sys.read_policy(name=self._app_policy)
         except self._missing_policy:
             return {"path": {}}
-        except self._hvac_errors:
-            raise KmsError(f"cannot read Vault policy {self._app_policy!r}") from None
+        except self._hvac_errors as failure:
+            raise self._policy_error("read", failure) from None
         try:
             rules = json.loads(response["data"]["rules"])
             if not isinstance(rules, dict) or not isinstance(rules.setdefault("path", {}), dict):
@@ -202,18 +226,64 @@ class VaultTransitKms:
             rules["path"][path] = {"capabilities": ["update"] if allowed else ["deny"]}
         try:
             self._admin.sys.create_or_update_policy(name=self._app_policy, policy=rules)
-        except self._hvac_errors:
-            raise KmsError(f"cannot update Vault policy {self._app_policy!r}") from None
+        except self._hvac_errors as failure:
+            raise self._policy_error("update", failure) from None
 
-    def _access_allowed(self, key_id: str) -> bool:
+    def _policy_error(self, action: str, failure: BaseException) -> KmsError:
+        if isinstance(failure, self._transport_errors):
+            return KmsError(f"Vault is unreachable: cannot {action} policy {self._app_policy!r}")
+        if type(failure).__name__ == "Forbidden":
+            return KmsError(
+                f"Vault denied the {action} of policy {self._app_policy!r}: key "
+                "administration (create, rotate, enable, disable, destroy) needs read, create "
+                f"and update on sys/policy/{self._app_policy} (the admin token, not the "
+                "application's)"
+            )
+        return KmsError(f"cannot {action} Vault policy {self._app_policy!r}")
+
+    def _access_allowed(self, key_id: str, *, strict: bool = False) -> bool:
+        """Whether the app policy grants the key; an unreadable policy reads as "no", or
+        raises with ``strict`` (so a permission problem is not reported as "disabled")."""
         if self._app_policy is None:
             return True
         try:
             rules = self._read_policy()
         except KmsError:
+            if strict:
+                raise
             return False  # unknown means not usable: fail closed
         grant = rules["path"].get(_key_paths(self._mount, key_id)[0], {})
         return "deny" not in grant.get("capabilities", ["deny"])
+
+    def _confirm_denied(self, key_id: str) -> None:
+        """Ask Vault what the application's token can still do on the key's paths; anything
+        but ``deny`` on each of them means the disable does not bind it."""
+        paths = _key_paths(self._mount, key_id)
+        try:
+            answer = self._client.sys.get_capabilities(paths=paths)
+        except self._hvac_errors:
+            raise KmsError(
+                f"key {key_id!r} is now denied in policy {self._app_policy!r}, but Vault would "
+                "not tell whether the application's token is bound by it (the token needs "
+                "update on sys/capabilities-self, part of Vault's default policy): treat the "
+                "key as still usable by the application until you have checked"
+            ) from None
+        data = answer.get("data") if isinstance(answer, dict) else None
+        granted = [
+            capabilities for path in paths if (capabilities := (data or {}).get(path)) != ["deny"]
+        ]
+        if granted:
+            why = (
+                "it is a root token, which no policy binds"
+                if any("root" in (c or []) for c in granted)
+                else f"the token does not carry policy {self._app_policy!r}, and one of its "
+                "policies grants these paths"
+            )
+            raise KmsError(
+                f"key {key_id!r} is denied in policy {self._app_policy!r}, but the "
+                f"application's token can still use it: {why}. Give the application a "
+                f"non-root token whose policies grant nothing else under {self._mount}/"
+            )
 
     # -- the Kms protocol ------------------------------------------------------------------------
     def create_key(self, name: str) -> str:
@@ -279,7 +349,7 @@ class VaultTransitKms:
         return self._frame(ref.key_id, _field(data, "ciphertext"))
 
     def rotate_key(self, key_id: str) -> int | None:
-        if not self._access_allowed(key_id):
+        if not self._access_allowed(key_id, strict=True):
             raise KmsError(f"customer key {key_id!r} is disabled; enable it to rotate it")
         self._call("rotate_key", key_id, self._admin.secrets.transit.rotate_key, name=key_id)
         return self.key_info(key_id).latest_version
@@ -288,7 +358,7 @@ class VaultTransitKms:
         """Refuse data keys wrapped by versions below ``version`` (enforced by Vault)."""
         transit = self._admin.secrets.transit
         self._call(
-            "configure",
+            "set_min_decryption_version",
             key_id,
             transit.update_key_configuration,
             name=key_id,
@@ -296,8 +366,11 @@ class VaultTransitKms:
         )
 
     def disable_key(self, key_id: str) -> None:
+        """Deny the key's data-key paths in the app policy, then confirm with Vault that the
+        application's token is bound by it (see the module docstring)."""
         self.key_info(key_id)  # unknown keys fail clearly
         self._set_access(key_id, False)
+        self._confirm_denied(key_id)
 
     def enable_key(self, key_id: str) -> None:
         self.key_info(key_id)
