@@ -235,3 +235,30 @@ async def _end_on_fresh_client(url: str) -> int:
     finally:
         if stores.close is not None:
             await stores.close()  # type: ignore[misc]
+
+
+def test_memory_store_under_threads_leaves_no_session_outside_the_index() -> None:
+    """The memory store is shared by the server's worker threads (sync routes, anyio), so
+    its guarantee is checked with real threads signing in while the sessions are ended."""
+    import threading
+
+    store = MemorySessionStore(IDLE, ABSOLUTE)
+    created: list[str] = []
+    lock = threading.Lock()
+
+    def sign_in() -> None:
+        for _ in range(50):
+            session_id, _ = asyncio.run(store.create("alice", NOW))
+            with lock:
+                created.append(session_id)
+
+    threads = [threading.Thread(target=sign_in) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    ended = [asyncio.run(store.end_user_sessions("alice")) for _ in range(20)]
+    for thread in threads:
+        thread.join(30)
+    ended.append(asyncio.run(store.end_user_sessions("alice")))
+    assert sum(ended) == 200
+    assert len(store) == 0
+    assert all(asyncio.run(store.get(sid, NOW + 1)) is None for sid in created)
