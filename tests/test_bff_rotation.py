@@ -112,14 +112,14 @@ def _check(
     used = _fingerprints(upstream, (old, new))
     key_of = {call: used[call.result[1]] for call in report.calls}  # type: ignore[index]
     after_put = report.started_after(put)
-    assert len(after_put) >= 40
+    assert len(after_put) >= 30  # 40 finished after it, less at most one in flight per worker
     served_by = {call.result[0] for call in after_put}  # type: ignore[index]
     assert served_by == set(range(processes))  # every process saw the rotation
     assert {key_of[call] for call in after_put} == {new.fingerprint}, "a stale key was used"
     before_put = [call for call in report.calls if call.finished < put.started]
     assert len(before_put) >= 20
     assert {key_of[call] for call in before_put} == {old.fingerprint}
-    assert len(report.started_after(revoked)) >= 20
+    assert len(report.started_after(revoked)) >= 20 - WORKERS
     text = report.summary() + repr(report)
     for key in (old, new):
         assert key.reveal() not in text

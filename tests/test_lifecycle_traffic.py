@@ -74,12 +74,15 @@ def test_failures_are_counted_by_class_name_only() -> None:
 
 def test_settle_waits_for_calls_started_before_the_change() -> None:
     release = threading.Event()
+    entered = threading.Semaphore(0)
 
     def slow() -> None:
+        entered.release()
         release.wait(5)
 
     with Traffic(slow, workers=2, timeout=5) as traffic:
-        time.sleep(0.05)
+        assert entered.acquire(timeout=5)
+        assert entered.acquire(timeout=5)  # both workers are inside a call
         with traffic.change("swap"):
             pass
         waiter = threading.Thread(target=traffic.settle)
