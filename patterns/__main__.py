@@ -7,6 +7,7 @@ Commands:
   solutions         --show or --hide the exercises' solutions (the trainer's switch)
   clean-notebook    redact secrets and widget state from notebooks before sharing
   key-age, rotate-kms, rotate-org-key, incident   key lifecycle (patterns.lifecycle)
+  monitor LOG...    per-user usage and anomaly alerts from audit logs (exit 1 on alerts)
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Final
 
 from patterns import doctor, scanning, solutions
 from patterns.lifecycle import cli as lifecycle
+from patterns.lifecycle.monitoring import cli as monitor
 
 #: ``serve`` targets: name -> (module, help). Each module defines ``add_arguments(parser)``
 #: and ``run(args) -> int``; adding a server (``bff``, ``token-proxy``) is one line here.
@@ -61,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     scan.set_defaults(handler=scanning.run_scan)
     _add_serve(commands)
     lifecycle.add_commands(commands)
+    monitor.add_command(commands)
     checkup = commands.add_parser(
         "doctor",
         help="check this environment for the notebooks and name the fixes",

@@ -4,70 +4,50 @@ Every proxied call, sign-in, key change and refusal becomes one structured event
 fingerprint, model, tokens, status, latency, request id), kept in a bounded in-memory ring
 for the notebook and written as one JSON line to the ``patterns.bff.audit`` logger at INFO,
 with :class:`~patterns.scanning.RedactingFilter` attached so that nothing key-shaped can
-reach a log file even if a future field carried it. Ship that logger to your SIEM.
+reach a log file even if a future field carried it. Ship that logger to your SIEM. The trail
+itself lives in :mod:`patterns.audit` (the token proxy writes the same shape); it is
+re-exported here.
 
 The anomaly signal compares each user with their *own* past: per-minute request and token
 counts, an exponentially weighted baseline of the previous minutes, and an ``alert`` event
 when the current minute passes ``factor`` times the baseline and an absolute floor (so a
 quiet user's first three messages are not an incident). It lives in each process; behind
-several replicas, run the same rule over the shipped audit log.
+several replicas, :func:`patterns.lifecycle.monitoring.replay_alerts` runs this same rule
+over the shipped audit logs, and :func:`attach_alert_hooks` sends a live process's alerts to
+a pager off the request path.
 """
 
 from __future__ import annotations
 
-import json
-import logging
 import threading
-from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any
 
-from patterns.scanning import RedactingFilter
+from patterns.audit import BFF_AUDIT_LOGGER, AuditTrail
 
-__all__ = ["AUDIT_LOGGER", "AnomalyDetector", "AuditTrail", "UserRates"]
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
-AUDIT_LOGGER: Final = "patterns.bff.audit"
+    from patterns.lifecycle.monitoring.hooks import AlertDispatcher, AlertHook
 
-_log = logging.getLogger(AUDIT_LOGGER)
-if not any(isinstance(f, RedactingFilter) for f in _log.filters):
-    _log.addFilter(RedactingFilter())
+__all__ = ["AUDIT_LOGGER", "AnomalyDetector", "AuditTrail", "UserRates", "attach_alert_hooks"]
+
+AUDIT_LOGGER = BFF_AUDIT_LOGGER
 
 
-class AuditTrail:
-    """A bounded list of audit events plus the JSON-lines logger."""
+def attach_alert_hooks(
+    target: AuditTrail | object, hooks: Iterable[AlertHook], *, queue_size: int = 100
+) -> AlertDispatcher:
+    """Send every ``alert`` of a live BFF (an app from ``create_app``, or its
+    :class:`AuditTrail`) to ``hooks``, from a background thread with a bounded queue: a slow
+    or failing pager never delays or fails a request. Close the dispatcher at shutdown."""
+    from patterns.bff.context import bff_of
+    from patterns.lifecycle.monitoring.hooks import AlertDispatcher
 
-    def __init__(self, size: int = 1000, clock: Callable[[], float] | None = None) -> None:
-        self._events: deque[dict[str, Any]] = deque(maxlen=size)
-        self._lock = threading.Lock()
-        self._clock = clock
-        self._listeners: list[Callable[[dict[str, Any]], None]] = []
-
-    def record(self, event: str, **fields: Any) -> dict[str, Any]:
-        entry: dict[str, Any] = {"event": event}
-        if self._clock is not None:
-            entry["at"] = round(self._clock(), 3)
-        entry.update({k: v for k, v in fields.items() if v is not None})
-        with self._lock:
-            self._events.append(entry)
-            listeners = list(self._listeners)
-        if _log.isEnabledFor(logging.INFO):
-            _log.info("%s", json.dumps(entry, separators=(",", ":"), sort_keys=True))
-        for listener in listeners:
-            listener(entry)
-        return entry
-
-    def events(self, kind: str | None = None) -> list[dict[str, Any]]:
-        with self._lock:
-            return [dict(e) for e in self._events if kind is None or e["event"] == kind]
-
-    def subscribe(self, listener: Callable[[dict[str, Any]], None]) -> None:
-        with self._lock:
-            self._listeners.append(listener)
-
-    def as_text(self) -> str:
-        """Every event as a JSON line: what a log file of this BFF would hold."""
-        return "\n".join(json.dumps(e, sort_keys=True) for e in self.events())
+    trail = target if isinstance(target, AuditTrail) else bff_of(target).audit
+    dispatcher = AlertDispatcher(list(hooks), queue_size=queue_size)
+    dispatcher.attach(trail)
+    return dispatcher.start()
 
 
 @dataclass(slots=True)

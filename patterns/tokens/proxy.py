@@ -9,6 +9,13 @@ envelope, so the SDK raises ``AuthenticationError`` for a bad token and
 
 Minting and revocation sit behind an issuer secret: in the guide's diagram that is the auth
 service, which signs users in and then asks this proxy for a token on their behalf.
+
+Every proxied call, mint, revocation and refusal is one structured event on the
+``patterns.tokens.audit`` logger (JSON lines, redacting filter on), in the BFF's shape where
+the fields overlap (:mod:`patterns.audit`): user, token id, key ref and key fingerprint (never
+a key, never a token), model, input and output tokens, status, latency and request id. To
+read the usage, upstream answers are requested with ``accept-encoding: identity`` and scanned
+on the way through, as the BFF does.
 """
 
 from __future__ import annotations
@@ -16,7 +23,9 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import re
 import secrets
+import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -31,6 +40,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.background import BackgroundTask
 
+from patterns.audit import TOKENS_AUDIT_LOGGER, AuditTrail
 from patterns.errors import (
     ConfigurationError,
     InvalidRequestError,
@@ -40,6 +50,7 @@ from patterns.errors import (
 )
 from patterns.keys import ApiKey
 from patterns.kms.protocol import require_tls
+from patterns.tokens.calls import CallRecord, TokenRefusal, UsageReader
 from patterns.tokens.intake import (
     DEFAULT_ALLOWED_FIELDS,
     checked_betas,
@@ -56,13 +67,13 @@ __all__ = ["DEFAULT_ALLOWED_FIELDS", "ProxySettings", "create_app"]
 
 log = logging.getLogger("patterns.tokens.proxy")
 
-_FORWARDED_REQUEST_HEADERS: Final = frozenset(
-    {"content-type", "accept", "accept-encoding", "anthropic-version"}
-)
+_FORWARDED_REQUEST_HEADERS: Final = frozenset({"content-type", "accept", "anthropic-version"})
 _FORWARDED_RESPONSE_HEADERS: Final = frozenset(
     {"content-type", "content-encoding", "request-id", "retry-after", "x-should-retry"}
 )
 _NO_STORE: Final = {"cache-control": "no-store"}
+_EVENT_OF: Final = {"/v1/messages": "message", "/v1/messages/count_tokens": "count_tokens"}
+_TOKEN_ID_RE: Final = re.compile(r"^tok_[0-9a-f]{24}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +127,11 @@ def _request_id() -> str:
     return "req_proxy_" + secrets.token_hex(12)
 
 
+def _refusal(status: int, message: str) -> UpstreamError:
+    """An error answer whose request id is fixed now, so the audit event can carry it."""
+    return UpstreamError(status, message, headers={"request-id": _request_id()})
+
+
 def _error(status: int, message: str, request_id: str | None = None) -> Response:
     rid = request_id or _request_id()
     body = error_json(UpstreamError(status, message), rid)
@@ -140,8 +156,12 @@ def create_app(
     settings: ProxySettings,
     *,
     transport: httpx.AsyncBaseTransport | None = None,
+    audit: AuditTrail | None = None,
 ) -> FastAPI:
-    """Build the proxy. ``transport`` replaces the HTTP transport to the upstream (tests)."""
+    """Build the proxy. ``transport`` replaces the HTTP transport to the upstream (tests);
+    ``audit`` receives the events (default: a trail on ``patterns.tokens.audit`` timed by
+    the service's clock). ``app.state.audit`` is the trail."""
+    trail = audit or AuditTrail(clock=service.clock, logger=TOKENS_AUDIT_LOGGER)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -167,10 +187,11 @@ def create_app(
         openapi_url=None,
     )
     app.state.service = service
+    app.state.audit = trail
 
     @app.exception_handler(UpstreamError)
     async def refused(request: Request, error: UpstreamError) -> Response:
-        return _error(error.status, error.message)
+        return _error(error.status, error.message, error.headers.get("request-id"))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError) -> Response:
@@ -182,19 +203,28 @@ def create_app(
         log.error("token store unavailable: refusing the request")
         return _error(500, "the token service is unavailable; try again shortly")
 
-    _add_issuer_routes(app, service, settings)
-    _add_message_routes(app, service, settings)
+    _add_issuer_routes(app, service, settings, trail)
+    _add_message_routes(app, service, settings, trail)
     return app
 
 
-def _add_issuer_routes(app: FastAPI, service: TokenService, settings: ProxySettings) -> None:
+def _add_issuer_routes(
+    app: FastAPI, service: TokenService, settings: ProxySettings, trail: AuditTrail
+) -> None:
     """``POST /tokens`` and the two revocation routes, behind the issuer secret."""
 
     def require_issuer(request: Request) -> None:
         scheme, _, value = request.headers.get("authorization", "").partition(" ")
         expected = settings.issuer_secret.reveal().encode()
         if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), expected):
-            raise UpstreamError(401, "a valid issuer secret is required (Authorization: Bearer)")
+            refusal = _refusal(401, "a valid issuer secret is required (Authorization: Bearer)")
+            trail.record(
+                "issuer_refused",
+                route=getattr(request.scope.get("route"), "path", "unknown"),
+                status=401,
+                request_id=refusal.headers["request-id"],
+            )
+            raise refusal
 
     issuer = [Depends(require_issuer)]
 
@@ -222,6 +252,16 @@ def _add_issuer_routes(app: FastAPI, service: TokenService, settings: ProxySetti
         except InvalidRequestError as error:
             raise UpstreamError(400, str(error)) from None
         log.info("minted %s for user %s", minted.token_id, minted.user_id)
+        trail.record(
+            "token_minted",
+            user=minted.user_id,
+            token_id=minted.token_id,
+            key_ref=service.key_ref,
+            max_uses=minted.max_uses,
+            expires_at=round(minted.expires_at, 3),
+            models=list(minted.models) if minted.models is not None else None,
+            status=201,
+        )
         payload = {
             "token": minted.token,
             "token_id": minted.token_id,
@@ -236,14 +276,18 @@ def _add_issuer_routes(app: FastAPI, service: TokenService, settings: ProxySetti
     @app.delete("/tokens/{token_id}", status_code=204, dependencies=issuer)
     async def revoke(token_id: str) -> Response:
         if not await anyio.to_thread.run_sync(service.revoke, token_id):
+            shown = token_id if _TOKEN_ID_RE.match(token_id) else "(not a token id)"
+            trail.record("token_revoked", token_id=shown, status=404)
             raise UpstreamError(404, f"no live token with id {token_id!r}")
         log.info("revoked %s", token_id)
+        trail.record("token_revoked", token_id=token_id, status=204)
         return Response(status_code=204)
 
     @app.delete("/users/{user_id}/tokens", dependencies=issuer)
     async def revoke_user(user_id: str) -> Response:
         count = await anyio.to_thread.run_sync(service.revoke_user, user_id)
         log.info("revoked %d tokens of user %s", count, user_id)
+        trail.record("user_tokens_revoked", user=user_id, revoked=count, status=200)
         return JSONResponse({"revoked": count}, headers=_NO_STORE)
 
     if isinstance(settings.api_keys, Keyring):
@@ -251,16 +295,17 @@ def _add_issuer_routes(app: FastAPI, service: TokenService, settings: ProxySetti
 
 
 async def _redeem(service: TokenService, token: str, model: str | None, limit: int | None) -> Grant:
+    """Redeem, or raise the answer for the client with the reason for the audit log."""
     try:
         return await anyio.to_thread.run_sync(
             lambda: service.redeem(token, model=model, max_tokens=limit)
         )
     except TokenScopeError as error:
         log.info("scope violation (%s)", getattr(error, "reason", "?"))
-        raise UpstreamError(403, str(error)) from None
+        raise TokenRefusal(403, str(error), getattr(error, "reason", "scope")) from None
     except TokenRejected as error:
         log.info("token rejected (%s)", getattr(error, "reason", "?"))
-        raise UpstreamError(401, str(error)) from None
+        raise TokenRefusal(401, str(error), getattr(error, "reason", "rejected")) from None
 
 
 async def _send(client: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
@@ -272,46 +317,113 @@ async def _send(client: httpx.AsyncClient, request: httpx.Request) -> httpx.Resp
         raise UpstreamError(500, "the upstream API could not be reached") from None
 
 
-def _add_message_routes(app: FastAPI, service: TokenService, settings: ProxySettings) -> None:
+async def _forward(
+    request: Request,
+    call: CallRecord,
+    service: TokenService,
+    settings: ProxySettings,
+    trail: AuditTrail,
+    *,
+    generates: bool,
+) -> Response:
+    """Check, redeem, swap the key and stream the answer back; the event is written when the
+    answer has been relayed (or abandoned)."""
+    token = _presented_token(request)
+    if not TOKEN_RE.match(token):  # refuse before reading a byte of the body
+        raise TokenRefusal(401, REJECTED_MESSAGE, "malformed")
+    payload = parse_strict(await read_capped(request, settings.max_body_bytes))
+    betas = checked_betas(request, payload, settings.allowed_fields, settings.allowed_betas)
+    model, max_tokens = scope_of(payload, generates=generates)
+    call.model, call.stream = model, payload.get("stream") is True
+    call.grant = grant = await _redeem(service, token, model, max_tokens)
+    try:
+        key = settings.api_keys.get(grant.key_ref)
+    except TokenRejected as error:  # a Keyring refuses tokens of a revoked key
+        raise TokenRefusal(401, str(error), "key_revoked") from None
+    if key is None:
+        log.error("no API key configured for key_ref %s", grant.key_ref)
+        raise UpstreamError(500, "the proxy is misconfigured; contact its operator")
+    call.fingerprint = key.fingerprint
+    headers = {k: v for k, v in request.headers.items() if k in _FORWARDED_REQUEST_HEADERS}
+    if betas:
+        headers["anthropic-beta"] = ",".join(betas)
+    headers["x-api-key"] = key.reveal()
+    headers["accept-encoding"] = "identity"  # plain bytes, so the usage can be read
+    client: httpx.AsyncClient = request.app.state.client
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    headers["content-type"] = "application/json"
+    upstream = await _send(
+        client, client.build_request("POST", call.path, content=body, headers=headers)
+    )
+    answer_headers = {
+        k: v for k, v in upstream.headers.items() if k.lower() in _FORWARDED_RESPONSE_HEADERS
+    }
+    answer_headers["akp-token-remaining-uses"] = str(grant.remaining)
+    answer_headers["akp-token-expires-at"] = _rfc3339(grant.expires_at)
+    answer_headers.update(_NO_STORE)
+    reader = UsageReader(upstream.headers.get("content-type", ""))
+
+    async def relay() -> AsyncIterator[bytes]:
+        finished = False
+        try:
+            async for chunk in upstream.aiter_raw():
+                reader.feed(chunk)
+                yield chunk
+            finished = True
+        finally:
+            await upstream.aclose()
+            inputs, outputs = reader.tokens()
+            trail.record(
+                _EVENT_OF[call.path],
+                **call.fields(),
+                input_tokens=inputs,
+                output_tokens=outputs,
+                status=upstream.status_code,
+                stream=call.stream,
+                complete=None if finished else False,
+                latency_ms=call.latency_ms(),
+                request_id=upstream.headers.get("request-id"),
+            )
+
+    return StreamingResponse(
+        relay(),
+        status_code=upstream.status_code,
+        headers=answer_headers,
+        background=BackgroundTask(upstream.aclose),
+    )
+
+
+def _add_message_routes(
+    app: FastAPI, service: TokenService, settings: ProxySettings, trail: AuditTrail
+) -> None:
     """``/v1/messages`` and ``/v1/messages/count_tokens``: redeem, swap the key, forward."""
 
     async def forward(request: Request, path: str, *, generates: bool) -> Response:
-        token = _presented_token(request)
-        if not TOKEN_RE.match(token):  # refuse before reading a byte of the body
-            raise UpstreamError(401, REJECTED_MESSAGE)
-        payload = parse_strict(await read_capped(request, settings.max_body_bytes))
-        betas = checked_betas(request, payload, settings.allowed_fields, settings.allowed_betas)
-        model, max_tokens = scope_of(payload, generates=generates)
-        grant = await _redeem(service, token, model, max_tokens)
+        call = CallRecord(path, time.perf_counter())
         try:
-            key = settings.api_keys.get(grant.key_ref)
-        except TokenRejected as error:  # a Keyring refuses tokens of a revoked key
-            raise UpstreamError(401, str(error)) from None
-        if key is None:
-            log.error("no API key configured for key_ref %s", grant.key_ref)
-            raise UpstreamError(500, "the proxy is misconfigured; contact its operator")
-        headers = {k: v for k, v in request.headers.items() if k in _FORWARDED_REQUEST_HEADERS}
-        if betas:
-            headers["anthropic-beta"] = ",".join(betas)
-        headers["x-api-key"] = key.reveal()
-        client: httpx.AsyncClient = request.app.state.client
-        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        headers["content-type"] = "application/json"
-        upstream = await _send(
-            client, client.build_request("POST", path, content=body, headers=headers)
-        )
-        answer_headers = {
-            k: v for k, v in upstream.headers.items() if k.lower() in _FORWARDED_RESPONSE_HEADERS
-        }
-        answer_headers["akp-token-remaining-uses"] = str(grant.remaining)
-        answer_headers["akp-token-expires-at"] = _rfc3339(grant.expires_at)
-        answer_headers.update(_NO_STORE)
-        return StreamingResponse(
-            upstream.aiter_raw(),
-            status_code=upstream.status_code,
-            headers=answer_headers,
-            background=BackgroundTask(upstream.aclose),
-        )
+            return await _forward(request, call, service, settings, trail, generates=generates)
+        except TokenRefusal as refusal:
+            answer = _refusal(refusal.status, refusal.message)
+            trail.record(
+                "token_refused",
+                reason=refusal.reason,
+                **call.fields(),
+                status=refusal.status,
+                request_id=answer.headers["request-id"],
+            )
+            raise answer from None
+        except UpstreamError as error:
+            rid = error.headers.get("request-id") or _request_id()
+            trail.record(
+                "request_refused",
+                **call.fields(),
+                status=error.status,
+                latency_ms=call.latency_ms(),
+                request_id=rid,
+            )
+            raise UpstreamError(
+                error.status, error.message, headers={**error.headers, "request-id": rid}
+            ) from None
 
     @app.post("/v1/messages")
     async def messages(request: Request) -> Response:

@@ -1,0 +1,80 @@
+"""The token proxy's audit of one call: what its event says, and the usage read on the way.
+
+Kept apart from :mod:`patterns.tokens.proxy` so the proxy module stays about forwarding. The
+event names and fields follow :mod:`patterns.audit` (the BFF's shape where they overlap).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, Final
+
+from patterns.bff.proxy import UsageScanner, usage_of
+from patterns.tokens.model import Grant
+
+__all__ = ["CallRecord", "TokenRefusal", "UsageReader"]
+
+_USAGE_BODY_LIMIT: Final = 1024 * 1024  # a JSON answer larger than this is not parsed for usage
+
+
+class TokenRefusal(Exception):
+    """A token refused (401 or 403), with the reason for the audit log (never for the client)."""
+
+    def __init__(self, status: int, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.status, self.message, self.reason = status, message, reason
+
+
+@dataclass(slots=True)
+class CallRecord:
+    """What the audit event of one proxied call says, filled in as the call proceeds."""
+
+    path: str
+    started: float
+    grant: Grant | None = None
+    fingerprint: str | None = None
+    model: str | None = None
+    stream: bool = False
+
+    def fields(self) -> dict[str, Any]:
+        grant = self.grant
+        return {
+            "user": grant.user_id if grant else None,
+            "token_id": grant.token_id if grant else None,
+            "key_ref": grant.key_ref if grant else None,
+            "key_fingerprint": self.fingerprint,
+            "model": self.model,
+        }
+
+    def latency_ms(self) -> float:
+        return round((time.perf_counter() - self.started) * 1000, 1)
+
+
+class UsageReader:
+    """Token counts from an answer on its way through: SSE events or a JSON body."""
+
+    def __init__(self, content_type: str) -> None:
+        self._sse = UsageScanner() if "text/event-stream" in content_type else None
+        self._json = "json" in content_type
+        self._body: list[bytes] = []
+        self._size = 0
+
+    def feed(self, chunk: bytes) -> None:
+        if self._sse is not None:
+            self._sse.feed(chunk)
+        elif self._json and self._size <= _USAGE_BODY_LIMIT:
+            self._size += len(chunk)
+            self._body.append(chunk)
+
+    def tokens(self) -> tuple[int, int]:
+        if self._sse is not None:
+            return self._sse.input_tokens, self._sse.output_tokens
+        if not self._json or self._size > _USAGE_BODY_LIMIT:
+            return 0, 0
+        try:
+            body = json.loads(b"".join(self._body))
+            return usage_of(body) if isinstance(body, dict) else (0, 0)
+        except (ValueError, TypeError):
+            return 0, 0
