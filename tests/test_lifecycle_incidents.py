@@ -360,6 +360,10 @@ def test_user_key_leaked_against_an_in_process_bff() -> None:
             )
         again = BffClient(server.url).login("alice", BFF_PASSWORD)
         assert again.me()["has_key"] is False
+        with pytest.raises(anthropic.BadRequestError, match="no Anthropic key stored"):
+            again.sdk().messages.create(  # the unsealed key cached in the BFF is not used
+                model="claude-haiku-4-5", max_tokens=8, messages=[{"role": "user", "content": "x"}]
+            )
         assert bob.me()["has_key"] is True  # nobody else is touched
         rerun = user_key_leaked("alice", tokens=service, keys=keys, sessions=sessions)
         assert [s.outcome for s in rerun.steps] == ["nothing to do", "nothing to do", "done"]
