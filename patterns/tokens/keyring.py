@@ -153,7 +153,8 @@ class Keyring(Mapping[str, ApiKey]):
                 return default
             # A ref not seen before is looked up at once; otherwise the view may be
             # `refresh` seconds old (the store's atomic check covers the token's own ref).
-            self._sync(force=version is None and key not in self._foreign | self._legacy)
+            seen = key in self._foreign or key in self._legacy or key in self._revoked_elsewhere
+            self._sync(force=version is None and not seen)
             if self._versions[self._current].revoked:
                 log.warning(
                     "keyring %s: the current key %s was revoked on another replica; reload "
