@@ -1,16 +1,20 @@
 """Backend-for-frontend overhead, measured against a direct call in the same run.
 
-    python benchmarks/bff.py            # full run (a minute or two)
+    python benchmarks/bff.py            # full run (two or three minutes)
     python benchmarks/bff.py --short    # a few seconds: what CI runs
 
-Starts the local stand-in and ``python -m patterns serve bff`` as separate processes (with
+Starts the local stand-in, a bare FastAPI relay (``benchmarks/passthrough.py``, the floor
+any Python proxy pays) and ``python -m patterns serve bff`` as separate processes (with
 memory stores, and in the full run also with Redis stores when redis-server is installed),
 signs in, stores the stand-in's key, then measures with the official SDK and with httpx:
 
-- latency at concurrency 1 (p50, p99) of ``client.messages.create`` direct and through the
-  BFF (the SDK's own cost is in both, so the difference is the BFF's);
+- latency at concurrency 1 (p50, p99) of ``client.messages.create`` direct and through each
+  proxy, the routes taken in turn call by call so that background load hits them alike (the
+  SDK's own cost is in every route, so the difference is the proxy's);
+- the CPU time one call costs each proxy process (from ``/proc``): steadier than latency on a
+  shared machine, and what bounds its throughput;
 - throughput at concurrency 32 (httpx, so the client is not the bottleneck);
-- streaming: the time to the first SSE byte, and whether the BFF passes every chunk as the
+- streaming: the time to the first SSE byte, and whether each proxy passes every chunk as the
   upstream sent it (the stand-in pauses between events; a buffering proxy would merge them).
 
 Prints a Markdown table, writes JSON and a plot next to this file (``results/bff.json``,
@@ -37,39 +41,70 @@ import httpx
 from patterns.bff.client import BffClient
 from patterns.keys import demo_key
 
-try:  # the token-proxy benchmark's process and Redis helpers
-    from benchmarks.token_proxy import percentile, process, redis_server
+try:
+    from benchmarks.common import Child, percentile, redis_server, server
 except ImportError:  # run as a script: benchmarks/ itself is on sys.path
-    from token_proxy import percentile, process, redis_server  # type: ignore[no-redef,import-not-found]
+    from common import (  # type: ignore[no-redef,import-not-found]
+        Child,
+        percentile,
+        redis_server,
+        server,
+    )
 
 MODEL = "claude-haiku-4-5"
 PASSWORD = "benchmark password"
 MESSAGES: list[anthropic.types.MessageParam] = [{"role": "user", "content": "Hi"}]
 BODY = {"model": MODEL, "max_tokens": 16, "messages": MESSAGES}
 RESULTS = Path(__file__).parent / "results" / "bff.json"
+PASSTHROUGH = str(Path(__file__).with_name("passthrough.py"))
+FLOOR = "bare FastAPI relay (floor)"
 _IDS = re.compile(rb'"(?:id|request_id)":"[^"]*"')
 
 
 class Route:
-    """How to reach the Messages API on one route: an SDK client and raw httpx headers."""
+    """How to reach the Messages API on one route: an SDK client and raw httpx headers, and
+    the proxy process in between (None for the direct route)."""
 
-    def __init__(self, sdk: anthropic.Anthropic, url: str, path: str, headers: dict[str, str]):
+    def __init__(
+        self,
+        sdk: anthropic.Anthropic,
+        url: str,
+        path: str,
+        headers: dict[str, str],
+        proxy: Child | None = None,
+    ):
         self.sdk, self.url, self.path, self.headers = sdk, url, path, headers
+        self.proxy = proxy
 
 
-def latency(route: Route, count: int) -> dict[str, Any]:
-    for _ in range(min(20, count)):  # warm connections, caches and the key cache
-        route.sdk.messages.create(model=MODEL, max_tokens=16, messages=MESSAGES)
-    samples = []
+def latencies(routes: dict[str, Route], count: int) -> dict[str, dict[str, Any]]:
+    """Sequential calls, one route after the other call by call, so load spikes from
+    elsewhere on the machine land on every route alike; and each proxy's CPU per call."""
+    for route in routes.values():
+        for _ in range(min(50, count)):  # warm connections, caches and the key cache
+            route.sdk.messages.create(model=MODEL, max_tokens=16, messages=MESSAGES)
+    samples: dict[str, list[float]] = {name: [] for name in routes}
+    cpu_before = {name: _cpu(route) for name, route in routes.items()}
     for _ in range(count):
-        started = time.perf_counter()
-        route.sdk.messages.create(model=MODEL, max_tokens=16, messages=MESSAGES)
-        samples.append((time.perf_counter() - started) * 1000)
-    return {
-        "p50_ms": statistics.median(samples),
-        "p99_ms": percentile(samples, 0.99),
-        "samples": samples,
-    }
+        for name, route in routes.items():
+            started = time.perf_counter()
+            route.sdk.messages.create(model=MODEL, max_tokens=16, messages=MESSAGES)
+            samples[name].append((time.perf_counter() - started) * 1000)
+    results = {}
+    for name, route in routes.items():
+        before, after = cpu_before[name], _cpu(route)
+        cpu = None if before is None or after is None else (after - before) * 1000 / count
+        results[name] = {
+            "p50_ms": statistics.median(samples[name]),
+            "p99_ms": percentile(samples[name], 0.99),
+            "proxy_cpu_ms_per_call": cpu,
+            "samples": samples[name],
+        }
+    return results
+
+
+def _cpu(route: Route) -> float | None:
+    return None if route.proxy is None else route.proxy.cpu_seconds()
 
 
 def throughput(route: Route, count: int, concurrency: int = 32) -> float:
@@ -108,14 +143,22 @@ def stream(route: Route, count: int) -> dict[str, Any]:
     return {"first_byte_ms": statistics.median(samples), "chunks": chunks}
 
 
-def bff_route(url: str, key: Any) -> Route:
-    session = BffClient(url).login("bench", PASSWORD)
+def bff_route(proxy: Child, key: Any) -> Route:
+    session = BffClient(proxy.url).login("bench", PASSWORD)
     session.store_key(key)
-    return Route(session.sdk(max_retries=0), url, "/claude/messages", session.headers())
+    headers = session.headers()
+    return Route(session.sdk(max_retries=0), proxy.url, "/claude/messages", headers, proxy)
 
 
-def measure(short: bool) -> dict[str, Any]:
+def floor_route(proxy: Child, key: Any) -> Route:
+    sdk = anthropic.Anthropic(base_url=proxy.url, api_key=key.reveal(), max_retries=0)
+    headers = {"anthropic-version": "2023-06-01", "x-api-key": key.reveal()}
+    return Route(sdk, proxy.url, "/v1/messages", headers, proxy)
+
+
+def measure(short: bool, calls: int | None = None) -> dict[str, Any]:
     n_latency, n_burst, n_stream = (20, 32, 2) if short else (1000, 3000, 40)
+    n_latency = calls or n_latency
     key = demo_key("upstream")
     roomy = ["--requests-per-minute", "100000000", "--input-tokens-per-minute", "1000000000"]
     roomy += ["--output-tokens-per-minute", "1000000000"]
@@ -123,29 +166,33 @@ def measure(short: bool) -> dict[str, Any]:
     bff_options = ["--user", f"bench:{PASSWORD}", "--model", MODEL]
     bff_options += ["--requests-per-minute", "100000000", "--burst", "100000"]
     with ExitStack() as stack:
-        upstream = stack.enter_context(
-            process(["serve", "upstream", "--port", "0", "--stream-delay", "0.002", *roomy])
-        )
+        stand_in = ["-m", "patterns", "serve", "upstream", "--port", "0", *roomy]
+        upstream = stack.enter_context(server([*stand_in, "--stream-delay", "0.002"])).url
         # The short mode (CI) skips the Redis route: one process fewer on a busy runner.
         redis_url = None if short else stack.enter_context(redis_server())
         direct = anthropic.Anthropic(base_url=upstream, api_key=key.reveal(), max_retries=0)
         version = {"anthropic-version": "2023-06-01", "x-api-key": key.reveal()}
         routes = {"direct": Route(direct, upstream, "/v1/messages", version)}
-        base = ["serve", "bff", "--port", "0", "--upstream", upstream, *bff_options]
-        memory = stack.enter_context(process(base))
+        floor = stack.enter_context(server([PASSTHROUGH, "--upstream", upstream]))
+        routes[FLOOR] = floor_route(floor, key)
+        base = ["-m", "patterns", "serve", "bff", "--port", "0", "--upstream", upstream]
+        memory = stack.enter_context(server([*base, *bff_options]))
         routes["BFF (memory stores)"] = bff_route(memory, key)
         if redis_url:
-            shared = stack.enter_context(process([*base, "--redis", redis_url]))
+            shared = stack.enter_context(server([*base, *bff_options, "--redis", redis_url]))
             routes["BFF (Redis stores)"] = bff_route(shared, key)
+        for name, timed in latencies(routes, n_latency).items():
+            results["routes"][name] = timed
         for name, route in routes.items():
             streamed = stream(route, n_stream)
-            results["routes"][name] = {
-                **latency(route, n_latency),
-                "rps_c32": throughput(route, n_burst),
-                "first_byte_ms": streamed["first_byte_ms"],
-                "stream_chunks": len(streamed["chunks"]),
-                "stream_bytes": b"".join(streamed["chunks"]).decode(),
-            }
+            results["routes"][name].update(
+                {
+                    "rps_c32": throughput(route, n_burst),
+                    "first_byte_ms": streamed["first_byte_ms"],
+                    "stream_chunks": len(streamed["chunks"]),
+                    "stream_bytes": b"".join(streamed["chunks"]).decode(),
+                }
+            )
     reference = results["routes"]["direct"]
     for row in results["routes"].values():
         # Same bytes (ids blanked) and the same number of chunks: nothing buffered or merged.
@@ -158,14 +205,16 @@ def measure(short: bool) -> dict[str, Any]:
 def report(results: dict[str, Any]) -> str:
     direct = results["routes"]["direct"]
     lines = [
-        "| route | p50 ms | p99 ms | added p50 ms | added p99 ms | req/s at c=32 | "
-        "first SSE byte ms | added first byte ms | same SSE bytes, chunks |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| route | p50 ms | p99 ms | added p50 ms | added p99 ms | proxy CPU ms/call | "
+        "req/s at c=32 | first SSE byte ms | added first byte ms | same SSE bytes, chunks |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, row in results["routes"].items():
+        cpu = row["proxy_cpu_ms_per_call"]
         lines.append(
             f"| {name} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} | "
             f"{row['p50_ms'] - direct['p50_ms']:+.2f} | {row['p99_ms'] - direct['p99_ms']:+.2f} | "
+            f"{'-' if cpu is None else f'{cpu:.2f}'} | "
             f"{row['rps_c32']:.0f} | {row['first_byte_ms']:.2f} | "
             f"{row['first_byte_ms'] - direct['first_byte_ms']:+.2f} | "
             f"{'yes' if row['same_bytes_as_upstream'] else 'NO'}, "
@@ -196,8 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--short", action="store_true", help="few requests, for CI")
     parser.add_argument("--output", type=Path, default=RESULTS, help="where to write JSON")
+    parser.add_argument("--calls", type=int, help="sequential calls per route (default 1000)")
     args = parser.parse_args(argv)
-    results = measure(args.short)
+    results = measure(args.short, args.calls)
     table = report(results)
     for row in results["routes"].values():
         row.pop("stream_bytes")

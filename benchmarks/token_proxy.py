@@ -21,80 +21,27 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import shutil
 import statistics
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from patterns.keys import demo_key
-from patterns.serving import free_port
 from patterns.tokens import MemoryTokenStore, RedisTokenStore, TokenService
+
+try:
+    from benchmarks.common import percentile, process, redis_server
+except ImportError:  # run as a script: benchmarks/ itself is on sys.path
+    from common import percentile, process, redis_server  # type: ignore[no-redef,import-not-found]
 
 ISSUER = "benchmark-issuer-secret-" + "b" * 16
 MODEL = "claude-haiku-4-5"
 BODY = {"model": MODEL, "max_tokens": 16, "messages": [{"role": "user", "content": "Hi"}]}
 RESULTS = Path(__file__).parent / "results" / "token-proxy.json"
-
-
-@contextmanager
-def process(command: list[str], env: dict[str, str] | None = None) -> Iterator[str]:
-    """Start a ``python -m patterns serve ...`` process; yield the URL it announces."""
-    child = subprocess.Popen(
-        [sys.executable, "-m", "patterns", *command],
-        env={**os.environ, **(env or {})},
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert child.stdout is not None
-        first = child.stdout.readline().strip()
-        if " on http://" not in first:
-            raise RuntimeError(f"server did not start: {first!r}")
-        yield first.rsplit(" ", 1)[1]
-    finally:
-        child.terminate()
-        child.wait(timeout=10)
-
-
-@contextmanager
-def redis_server() -> Iterator[str | None]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        yield None
-        return
-    port = free_port()
-    child = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            import redis
-
-            redis.Redis.from_url(url).ping()
-            break
-        except Exception:  # not up yet
-            time.sleep(0.05)
-    try:
-        yield url
-    finally:
-        child.terminate()
-        child.wait(timeout=10)
-
-
-def percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def latency(url: str, headers: dict[str, str], count: int) -> dict[str, float]:

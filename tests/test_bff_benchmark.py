@@ -26,7 +26,8 @@ def test_bff_benchmark_short_mode(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr[-2000:]
     results = json.loads(output.read_text())
-    assert set(results["routes"]) == {"direct", "BFF (memory stores)"}  # Redis: full mode
+    floor = "bare FastAPI relay (floor)"
+    assert set(results["routes"]) == {"direct", floor, "BFF (memory stores)"}  # Redis: full mode
     for row in results["routes"].values():
         assert row["p50_ms"] > 0
         assert row["p99_ms"] >= row["p50_ms"]
@@ -34,5 +35,7 @@ def test_bff_benchmark_short_mode(tmp_path: Path) -> None:
         assert row["first_byte_ms"] > 0
         assert row["same_bytes_as_upstream"] is True
         assert row["stream_chunks"] > 5  # streamed event by event, not one buffered block
+    assert results["routes"]["direct"]["proxy_cpu_ms_per_call"] is None
+    assert results["routes"]["BFF (memory stores)"]["proxy_cpu_ms_per_call"] >= 0
     assert output.with_suffix(".png").stat().st_size > 1000
     assert "| BFF (memory stores) |" in result.stdout

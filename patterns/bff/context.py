@@ -5,11 +5,11 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-import httpx
 from starlette.requests import Request
 
 from patterns.bff.monitoring import AnomalyDetector, AuditTrail
 from patterns.bff.passwords import UserDirectory
+from patterns.bff.proxy import Upstream
 from patterns.bff.security import check_csrf, check_origin
 from patterns.bff.settings import COOKIE_NAME, BffSettings
 from patterns.bff.stores import Session, Stores
@@ -29,7 +29,7 @@ class Bff:
     vault: KeyVault
     audit: AuditTrail
     anomalies: AnomalyDetector
-    client: httpx.AsyncClient | None = field(default=None)
+    upstream: Upstream | None = field(default=None)  # made by the app's lifespan
     login_slots: threading.BoundedSemaphore | None = field(default=None)
 
     def __post_init__(self) -> None:

@@ -13,15 +13,24 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Final
 
+import anyio
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from patterns.bff.context import Bff, SignedIn, bff_of, signed_in
-from patterns.bff.proxy import UsageScanner, open_upstream, relay, upstream_error, usage_of
+from patterns.bff.proxy import (
+    UpstreamAnswer,
+    UsageScanner,
+    open_upstream,
+    relay,
+    upstream_error,
+    usage_of,
+)
 from patterns.bff.validation import check_request, parse_body
 from patterns.upstream.envelope import UpstreamError
 
@@ -162,53 +171,115 @@ async def _forward(
             400, "no Anthropic key stored for you; save one with PUT /keys/anthropic"
         )
     key, fingerprint = found
-    assert bff.client is not None, "the app's lifespan did not run"
-    upstream = await open_upstream(bff.client, body, key, bff.settings.anthropic_version)
+    assert bff.upstream is not None, "the app's lifespan did not run"
+    upstream = await open_upstream(bff.upstream, body, key, bff.settings.anthropic_version)
     upstream_id = upstream.headers.get("request-id")
     headers = {"request-id": request_id}
     if upstream_id:
         headers["upstream-request-id"] = upstream_id
-    common = {
-        "model": model,
-        "fingerprint": fingerprint,
-        "started": started,
-        "request_id": request_id,
-        "upstream_id": upstream_id,
-    }
+    call = _Call(bff, who, admitted, model, fingerprint, started, request_id, upstream_id)
     if upstream.status_code >= 400:
         error = await upstream_error(upstream)
-        await _account(bff, who, status=error.status, tokens=(0, 0), stream=False, **common)
+        await call.account(status=error.status, tokens=(0, 0), stream=False)
         raise error
     if not stream:
-        raw = await upstream.aread()
-        await upstream.aclose()
+        try:
+            raw = await upstream.aread()
+        finally:
+            await upstream.aclose()
         try:
             tokens = usage_of(json.loads(raw))
         except (ValueError, TypeError):
             tokens = (0, 0)
-        await _account(bff, who, status=200, tokens=tokens, stream=False, **common)
+        await call.account(status=200, tokens=tokens, stream=False)
         await _release(bff, who, admitted.hold)
         return Response(raw, media_type="application/json", headers=headers)
+    return SettledStream(call, upstream, headers)
 
-    scanner = UsageScanner()
 
-    async def chunks() -> AsyncIterator[bytes]:
-        finished = False
+@dataclass(slots=True)
+class _Call:
+    """One forwarded call, for the audit record and the usage store."""
+
+    bff: Bff
+    who: SignedIn
+    admitted: _Admitted
+    model: str
+    fingerprint: str
+    started: float
+    request_id: str
+    upstream_id: str | None
+
+    async def account(self, *, status: int, tokens: tuple[int, int], stream: bool) -> None:
+        await _account(
+            self.bff,
+            self.who,
+            model=self.model,
+            fingerprint=self.fingerprint,
+            status=status,
+            tokens=tokens,
+            started=self.started,
+            request_id=self.request_id,
+            upstream_id=self.upstream_id,
+            stream=stream,
+        )
+
+
+class SettledStream(StreamingResponse):
+    """The streamed answer, settled exactly once however it ends.
+
+    Settling closes the upstream answer (its connection goes back to the pool or is
+    dropped), records usage and the audit event, and releases the budget hold. It runs when
+    the last chunk has been relayed (before the end of the response, so ``/usage`` is up to
+    date when the client sees the stream end), when the client leaves mid-stream, and when
+    the client left before the first chunk: a server may then give up on the response
+    before the body generator ever starts, and a ``finally`` inside the generator alone
+    would never run, leaking the hold and the upstream connection. Settling is shielded
+    from cancellation, so a disconnect cannot interrupt it half-way.
+    """
+
+    def __init__(self, call: _Call, upstream: UpstreamAnswer, headers: dict[str, str]):
+        self._call = call
+        self._upstream = upstream
+        self._scanner = UsageScanner()
+        self._finished = False
+        self._settled = False
+        self._chunks = self._relay()
+        super().__init__(self._chunks, media_type="text/event-stream", headers=headers)
+
+    async def _relay(self) -> AsyncGenerator[bytes]:
         try:
-            async for chunk in relay(upstream, scanner):
+            async for chunk in relay(self._upstream, self._scanner):
                 yield chunk
-            finished = True
+            self._finished = True
         finally:
-            await upstream.aclose()
-            tokens = (scanner.input_tokens, scanner.output_tokens)
-            if not finished:
+            with anyio.CancelScope(shield=True):
+                await self.settle()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._chunks.aclose()  # left mid-way: the generator's finally settles
+                await self.settle()  # never started: settle here
+
+    async def settle(self) -> None:
+        """Close upstream, account and release the hold; a no-op after the first call."""
+        if self._settled:
+            return
+        self._settled = True
+        call = self._call
+        try:
+            await self._upstream.aclose()
+            tokens = (self._scanner.input_tokens, self._scanner.output_tokens)
+            if not self._finished:
                 # The client left (or the stream broke) before the final usage arrived: the
                 # API may have generated up to max_tokens, so charge that, not what was seen.
-                tokens = (tokens[0], max(tokens[1], admitted.max_tokens))
-            await _account(bff, who, status=200, stream=True, tokens=tokens, **common)
-            await _release(bff, who, admitted.hold)
-
-    return StreamingResponse(chunks(), media_type="text/event-stream", headers=headers)
+                tokens = (tokens[0], max(tokens[1], call.admitted.max_tokens))
+            await call.account(status=200, stream=True, tokens=tokens)
+        finally:
+            await _release(call.bff, call.who, call.admitted.hold)
 
 
 async def _release(bff: Bff, who: SignedIn, hold: int) -> None:

@@ -1,0 +1,104 @@
+"""What the benchmarks share: server processes, a throwaway redis-server, percentiles.
+
+Each server runs as its own ``python -m patterns serve ...`` process (as in production: the
+client, the proxy and the API do not share an interpreter). :class:`Child` also reads the
+process's CPU time from ``/proc``, so a benchmark can report what one call costs the proxy
+itself, a figure far steadier on a shared machine than wall-clock latency.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from patterns.serving import free_port
+
+__all__ = ["Child", "percentile", "process", "redis_server", "server"]
+
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+@dataclass(frozen=True, slots=True)
+class Child:
+    """A running server process: the URL it announced and its pid."""
+
+    url: str
+    pid: int
+
+    def cpu_seconds(self) -> float | None:
+        """User plus system CPU time used so far (None where ``/proc`` is missing)."""
+        try:
+            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime
+
+
+@contextmanager
+def server(command: list[str], env: dict[str, str] | None = None) -> Iterator[Child]:
+    """Start ``python <command>`` (a ``-m patterns serve ...`` or a script) and wait for
+    its ``... on http://host:port`` line."""
+    child = subprocess.Popen(
+        [sys.executable, *command],
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        first = child.stdout.readline().strip()
+        if " on http://" not in first:
+            raise RuntimeError(f"server did not start: {first!r}")
+        yield Child(first.rsplit(" ", 1)[1], child.pid)
+    finally:
+        child.terminate()
+        child.wait(timeout=10)
+
+
+@contextmanager
+def process(command: list[str], env: dict[str, str] | None = None) -> Iterator[str]:
+    """Start a ``python -m patterns serve ...`` process; yield the URL it announces."""
+    with server(["-m", "patterns", *command], env) as child:
+        yield child.url
+
+
+@contextmanager
+def redis_server() -> Iterator[str | None]:
+    """A redis-server on a free loopback port, no persistence; None when not installed."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        yield None
+        return
+    import redis
+
+    port = free_port()
+    child = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            redis.Redis.from_url(url).ping()
+            break
+        except redis.ConnectionError:  # not up yet
+            time.sleep(0.05)
+    try:
+        yield url
+    finally:
+        child.terminate()
+        child.wait(timeout=10)
+
+
+def percentile(samples: list[float], q: float) -> float:
+    """The ``q`` quantile by rank (no interpolation): p99 of 1,000 samples is the 991st."""
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]

@@ -1,0 +1,531 @@
+"""The BFF's fast paths keep every guarantee of the slow ones.
+
+- :class:`~patterns.bff.proxy.UpstreamPool` (the lean upstream client) against scripted
+  servers on loopback: keep-alive reuse, chunked and close-delimited bodies, a partly read
+  answer never reused, header injection refused, compressed answers refused, 1xx skipped,
+  broken and silent upstreams, the connection bound, and TLS verified like httpx does.
+- A streamed call whose client leaves, before the first chunk or in the middle, is settled
+  exactly once: its budget hold released, its usage and audit event recorded, its upstream
+  connection given back (a real disconnect over a real socket).
+- An environment proxy sends the BFF back to httpx, which honours it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import ipaddress
+import socket
+import ssl
+import time
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from starlette.requests import ClientDisconnect
+
+from patterns.bff import BffSettings, UserDirectory, bff_of, create_app
+from patterns.bff.app import _upstream_for
+from patterns.bff.client import BffClient, cookie_from
+from patterns.bff.proxy import HttpxUpstream, UpstreamPool
+from patterns.keys import demo_key
+from patterns.serving import BackgroundServer
+from patterns.upstream import RateLimits, UpstreamSettings, controls_of
+from patterns.upstream import create_app as create_upstream
+
+MODEL = "claude-haiku-4-5"
+PASSWORD = "correct horse battery staple"
+USER_KEY = demo_key("bff-perf")
+HEADERS = {"content-type": "application/json", "x-api-key": "DEMO-not-a-key"}
+OK = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}"
+
+Script = Callable[[bytes, asyncio.StreamWriter], Awaitable[None]]
+
+
+class Scripted:
+    """A loopback server that reads one request at a time and answers with ``script``."""
+
+    def __init__(self, script: Script) -> None:
+        self.script = script
+        self.connections = 0
+        self.requests: list[bytes] = []
+        self.server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> str:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        port = self.server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":")[1])
+                request = head + await reader.readexactly(length)
+                self.requests.append(request)
+                await self.script(request, writer)
+                await writer.drain()
+                if writer.is_closing():
+                    return
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return
+        finally:
+            writer.close()
+
+
+def answer(*parts: bytes, close: bool = False, pause: float = 0.0) -> Script:
+    async def script(request: bytes, writer: asyncio.StreamWriter) -> None:
+        for part in parts:
+            writer.write(part)
+            await writer.drain()
+            if pause:
+                await asyncio.sleep(pause)
+        if close:
+            writer.close()
+
+    return script
+
+
+async def call(pool: UpstreamPool, body: bytes = b"{}") -> tuple[int, bytes]:
+    response = await pool.post("/v1/messages", body, HEADERS)
+    try:
+        return response.status_code, await response.aread()
+    finally:
+        await response.aclose()
+
+
+# -- the lean upstream client --------------------------------------------------------------
+
+
+def test_answers_come_back_on_one_reused_connection() -> None:
+    async def main() -> None:
+        scripted = Scripted(answer(OK))
+        async with scripted as url:
+            pool = UpstreamPool(url)
+            assert await call(pool, b'{"a":1}') == (200, b"{}")
+            assert await call(pool) == (200, b"{}")
+            await pool.aclose()
+        assert scripted.connections == 1
+        first = scripted.requests[0]
+        assert first.startswith(b"POST /v1/messages HTTP/1.1\r\n")
+        assert b"\r\ncontent-length: 7\r\n" in first
+        assert b"\r\nhost: 127.0.0.1:" in first
+        assert first.endswith(b'\r\n\r\n{"a":1}')
+
+    asyncio.run(main())
+
+
+def test_chunked_and_close_delimited_bodies_are_read_whole() -> None:
+    chunked = (
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
+    )
+    until_close = b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nall of it"
+
+    async def main() -> None:
+        scripted = Scripted(answer(chunked))
+        async with scripted as url:
+            pool = UpstreamPool(url)
+            assert await call(pool) == (200, b"abcde")
+            assert await call(pool) == (200, b"abcde")
+            assert scripted.connections == 1
+        scripted = Scripted(answer(until_close, close=True))
+        async with scripted as url:
+            pool = UpstreamPool(url)
+            assert await call(pool) == (200, b"all of it")
+            assert await call(pool) == (200, b"all of it")
+            assert scripted.connections == 2  # a body ended by closing cannot be followed
+
+    asyncio.run(main())
+
+
+def test_an_answer_left_unread_never_goes_back_to_the_pool() -> None:
+    head = b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n12345"
+
+    async def main() -> None:
+        scripted = Scripted(answer(head, b"67890", pause=0.05))
+        async with scripted as url:
+            pool = UpstreamPool(url)
+            response = await pool.post("/v1/messages", b"{}", HEADERS)
+            await response.aclose()  # five bytes of the body are still on their way
+            assert await call(pool) == (200, b"1234567890")
+            assert scripted.connections == 2
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"x-api-key": "DEMO\r\nx-injected: yes"},
+        {"x-api-key": "DEMO\nx-injected: yes"},
+        {"x-api-key": "DEMO\x00"},
+        {"bad header": "value"},
+        {"x-api-key": "DEMO-é"},
+    ],
+)
+def test_a_header_that_could_split_the_request_is_refused(headers: dict[str, str]) -> None:
+    async def main() -> None:
+        scripted = Scripted(answer(OK))
+        async with scripted as url:
+            pool = UpstreamPool(url)
+            with pytest.raises(ValueError, match="plain ASCII") as refused:
+                await pool.post("/v1/messages", b"{}", headers)
+            assert "DEMO" not in str(refused.value)  # the value is never echoed
+            assert await call(pool) == (200, b"{}")  # and the pool is still whole
+        assert scripted.requests == [scripted.requests[0]]
+        assert b"injected" not in scripted.requests[0]
+
+    asyncio.run(main())
+
+
+def test_a_compressed_answer_is_refused_rather_than_passed_on_undecoded() -> None:
+    gzip = b"HTTP/1.1 200 OK\r\ncontent-encoding: gzip\r\ncontent-length: 2\r\n\r\n\x1f\x8b"
+
+    async def main() -> None:
+        async with Scripted(answer(gzip)) as url:
+            pool = UpstreamPool(url, max_connections=1)
+            with pytest.raises(ConnectionError, match="content-encoding"):
+                await pool.post("/v1/messages", b"{}", HEADERS)
+            with pytest.raises(ConnectionError):  # not a TimeoutError: the slot came back
+                await asyncio.wait_for(pool.post("/v1/messages", b"{}", HEADERS), 5)
+
+    asyncio.run(main())
+
+
+def test_informational_answers_are_skipped() -> None:
+    hints = b"HTTP/1.1 103 Early Hints\r\nlink: </style.css>; rel=preload\r\n\r\n"
+
+    async def main() -> None:
+        async with Scripted(answer(hints, OK)) as url:
+            pool = UpstreamPool(url)
+            response = await pool.post("/v1/messages", b"{}", HEADERS)
+            assert response.status_code == 200
+            assert "link" not in response.headers
+            assert await response.aread() == b"{}"
+            await response.aclose()
+
+    asyncio.run(main())
+
+
+def test_broken_and_silent_upstreams_raise_and_free_their_slot() -> None:
+    cut = b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly part"
+
+    async def silent(request: bytes, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(5)
+
+    async def main() -> None:
+        async with Scripted(answer(cut, close=True)) as url:
+            pool = UpstreamPool(url, max_connections=1)
+            response = await pool.post("/v1/messages", b"{}", HEADERS)
+            with pytest.raises(ConnectionError, match="mid-answer"):
+                await response.aread()
+            await response.aclose()
+        async with Scripted(answer(b"NOT HTTP AT ALL\r\n\r\n")) as url:
+            pool = UpstreamPool(url, max_connections=1)
+            with pytest.raises(ConnectionError, match="malformed"):
+                await pool.post("/v1/messages", b"{}", HEADERS)
+        async with Scripted(silent) as url:
+            pool = UpstreamPool(url, max_connections=1, read_timeout=0.2)
+            with pytest.raises(TimeoutError):
+                await pool.post("/v1/messages", b"{}", HEADERS)
+            with pytest.raises(TimeoutError):  # the slot was freed: this one waits and times out
+                await pool.post("/v1/messages", b"{}", HEADERS)
+
+    asyncio.run(main())
+
+
+def test_the_pool_holds_at_most_max_connections() -> None:
+    async def main() -> None:
+        scripted = Scripted(answer(OK))
+        async with scripted as url:
+            pool = UpstreamPool(url, max_connections=1)
+            first = await pool.post("/v1/messages", b"{}", HEADERS)
+            second = asyncio.ensure_future(call(pool))
+            await asyncio.sleep(0.2)
+            assert not second.done()  # waiting for the only connection
+            await first.aread()
+            await first.aclose()
+            assert await asyncio.wait_for(second, 5) == (200, b"{}")
+            assert scripted.connections == 1
+
+    asyncio.run(main())
+
+
+def _certificate(directory: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "upstream.test")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def test_tls_is_verified_like_httpx_does(tmp_path: Path) -> None:
+    cert, key = _certificate(tmp_path)
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert, key)
+
+    async def main() -> None:
+        server = await asyncio.start_server(
+            Scripted(answer(OK))._serve, "127.0.0.1", 0, ssl=server_context
+        )
+        url = f"https://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        try:
+            untrusted = UpstreamPool(url)  # httpx's CA bundle: a self-signed cert is refused
+            with pytest.raises(ssl.SSLCertVerificationError):
+                await untrusted.post("/v1/messages", b"{}", HEADERS)
+            trusting = ssl.create_default_context(cafile=str(cert))
+            assert await call(UpstreamPool(url, ssl_context=trusting)) == (200, b"{}")
+        finally:
+            server.close()
+
+    asyncio.run(main())
+
+
+def test_an_environment_proxy_sends_the_bff_back_to_httpx(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = BffSettings(upstream_url="https://api.anthropic.com")
+    for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    assert isinstance(_upstream_for(settings, None), UpstreamPool)
+    monkeypatch.setenv("HTTPS_PROXY", "http://egress.internal:3128")
+    assert isinstance(_upstream_for(settings, None), HttpxUpstream)
+    monkeypatch.setenv("NO_PROXY", "api.anthropic.com")
+    assert isinstance(_upstream_for(settings, None), UpstreamPool)
+    mock = httpx.MockTransport(lambda request: httpx.Response(200))
+    assert isinstance(_upstream_for(settings, mock), HttpxUpstream)
+
+
+# -- streams whose client leaves -----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[BackgroundServer]:
+    settings = UpstreamSettings(
+        api_keys=(USER_KEY,), limits=RateLimits(100_000, 10**7, 10**7), stream_delay=0.05
+    )
+    with BackgroundServer(create_upstream(settings)) as server:
+        yield server
+
+
+@pytest.fixture
+def bff(upstream: BackgroundServer) -> Iterator[tuple[BffClient, Any]]:
+    users = UserDirectory()
+    users.add("alice", PASSWORD)
+    settings = BffSettings(
+        upstream_url=upstream.url, token_budget=100_000, max_connections=1, audit_size=100
+    )
+    app = create_app(settings, users=users)
+    with BackgroundServer(app) as server:
+        client = BffClient(server.url).login("alice", PASSWORD)
+        client.store_key(USER_KEY)
+        yield client, app
+
+
+def _raw_request(client: BffClient, body: bytes) -> bytes:
+    headers = {**client.headers(), "content-type": "application/json"}
+    host = client.base_url.split("//", 1)[1]
+    lines = ["POST /claude/messages HTTP/1.1", f"host: {host}"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    lines.append(f"content-length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def _settled(app: Any, count: int) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        events = bff_of(app).audit.events("message")
+        if len(events) >= count:
+            return list(events)
+        time.sleep(0.02)
+    raise AssertionError("the abandoned stream was never settled")
+
+
+def _nothing_held(app: Any) -> bool:
+    """True when no tokens are held: the whole rest of the budget can still be reserved."""
+    store = bff_of(app).stores.usage
+
+    async def probe() -> bool:
+        used = (await store.get("alice")).total_tokens
+        free = 100_000 - used
+        if not await store.reserve("alice", free, 100_000):
+            return False
+        await store.release("alice", free)
+        return True
+
+    return asyncio.run(probe())
+
+
+@pytest.mark.parametrize("leave", ["before the first chunk", "after the first chunk"])
+def test_a_stream_whose_client_leaves_is_settled_once(
+    bff: tuple[BffClient, Any], upstream: BackgroundServer, leave: str
+) -> None:
+    client, app = bff
+    body = b'{"model":"%s","max_tokens":500,"stream":true,' % MODEL.encode()
+    body += b'"messages":[{"role":"user","content":"Hello"}]}'
+    if leave == "before the first chunk":
+        # The stand-in holds the answer until the client has gone: the BFF gets the upstream's
+        # headers only after the disconnect, so Starlette never starts the body generator.
+        controls_of(upstream.app).faults.stall_next(0.6)
+    with socket.create_connection(("127.0.0.1", int(client.base_url.rsplit(":", 1)[1]))) as raw:
+        raw.sendall(_raw_request(client, body))
+        if leave == "after the first chunk":
+            assert raw.recv(65536).startswith(b"HTTP/1.1 200")
+        else:
+            time.sleep(0.2)
+    events = _settled(app, 1)
+    time.sleep(0.3)  # nothing settles twice
+    assert len(bff_of(app).audit.events("message")) == 1
+    assert events[0]["stream"] is True
+    assert events[0]["output_tokens"] >= 500  # left early: charged its max_tokens
+    assert _nothing_held(app)
+    # The only upstream connection (max_connections=1) is free again: the next call works.
+    sdk = client.sdk(timeout=10)
+    reply = sdk.messages.create(
+        model=MODEL, max_tokens=5, messages=[{"role": "user", "content": "Hi"}]
+    )
+    assert reply.content
+    assert _nothing_held(app)
+
+
+def test_a_stream_read_to_the_end_is_settled_once_with_its_real_usage(
+    bff: tuple[BffClient, Any],
+) -> None:
+    client, app = bff
+    sdk = client.sdk(timeout=10)
+    with sdk.messages.stream(
+        model=MODEL, max_tokens=500, messages=[{"role": "user", "content": "Hi"}]
+    ) as stream:
+        final = stream.get_final_message()
+    events = _settled(app, 1)
+    assert len(events) == 1
+    assert events[0]["output_tokens"] == final.usage.output_tokens < 500
+    assert _nothing_held(app)
+
+
+def test_a_stream_the_server_cannot_even_start_is_settled(upstream: BackgroundServer) -> None:
+    """A server speaking ASGI 2.4 raises OSError from ``send`` once the client is gone, so
+    Starlette gives up on the response before the body generator ever runs: a ``finally``
+    in the generator alone would leak the budget hold and the upstream connection."""
+    users = UserDirectory()
+    users.add("alice", PASSWORD)
+    settings = BffSettings(
+        upstream_url=upstream.url, token_budget=100_000, max_connections=1, audit_size=100
+    )
+    app = create_app(settings, users=users)
+    origin = "http://bff.test"
+    body = b'{"model":"%s","max_tokens":500,"stream":true,' % MODEL.encode()
+    body += b'"messages":[{"role":"user","content":"Hello"}]}'
+
+    async def main() -> None:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url=origin) as http:
+                login = await http.post(
+                    "/auth/login",
+                    json={"username": "alice", "password": PASSWORD},
+                    headers={"origin": origin},
+                )
+                session = cookie_from(login)
+                assert session
+                headers = {
+                    "origin": origin,
+                    "cookie": f"__Host-session={session}",
+                    "x-csrf-token": login.json()["csrf_token"],
+                }
+                stored = await http.put(
+                    "/keys/anthropic", json={"api_key": USER_KEY.reveal()}, headers=headers
+                )
+                assert stored.status_code == 204
+                sent: list[str] = []
+
+                async def receive() -> dict[str, Any]:
+                    if not sent:
+                        sent.append("body")
+                        return {"type": "http.request", "body": body, "more_body": False}
+                    await asyncio.sleep(3600)
+                    raise AssertionError("unreachable")
+
+                async def gone(message: MutableMapping[str, Any]) -> None:
+                    sent.append(message["type"])
+                    raise OSError("the client has gone")
+
+                scope = {
+                    "type": "http",
+                    "asgi": {"version": "3.0", "spec_version": "2.4"},
+                    "http_version": "1.1",
+                    "method": "POST",
+                    "scheme": "http",
+                    "path": "/claude/messages",
+                    "raw_path": b"/claude/messages",
+                    "query_string": b"",
+                    "root_path": "",
+                    "server": ("bff.test", 80),
+                    "client": ("127.0.0.1", 50000),
+                    "headers": [
+                        (b"host", b"bff.test"),
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                        *((k.encode(), v.encode()) for k, v in headers.items()),
+                    ],
+                }
+                with pytest.raises(ClientDisconnect):
+                    await app(scope, receive, gone)
+                assert "http.response.start" in sent
+                events = bff_of(app).audit.events("message")
+                assert len(events) == 1
+                assert events[0]["output_tokens"] >= 500
+                store = bff_of(app).stores.usage
+                used = (await store.get("alice")).total_tokens
+                assert await store.reserve("alice", 100_000 - used, 100_000)  # nothing held
+                await store.release("alice", 100_000 - used)
+                again = await asyncio.wait_for(  # the only upstream connection is free
+                    http.post(
+                        "/claude/messages",
+                        json={
+                            "model": MODEL,
+                            "max_tokens": 5,
+                            "messages": [{"role": "user", "content": "Hi"}],
+                        },
+                        headers=headers,
+                    ),
+                    10,
+                )
+                assert again.status_code == 200
+
+    asyncio.run(main())
