@@ -29,7 +29,6 @@ from patterns.lifecycle.traffic import Traffic, TrafficReport
 from patterns.serving import BackgroundServer
 from patterns.upstream import RateLimits, UpstreamSettings, controls_of
 from patterns.upstream import create_app as create_upstream
-from patterns.upstream.auth import KeyRing
 
 MODEL = "claude-haiku-4-5"
 PASSWORD = "correct horse battery staple"
@@ -52,10 +51,12 @@ def upstream(keys: tuple[ApiKey, ApiKey]) -> Iterator[BackgroundServer]:
 
 
 def _revoke_at_the_standin(upstream: BackgroundServer, keep: ApiKey) -> None:
-    """The Console's "revoke": from now on the stand-in accepts only ``keep``. (The stand-in
-    has no revoke control; its routes read ``controls.keys`` on every request, so swapping
-    the ring is the same thing.)"""
-    object.__setattr__(controls_of(upstream.app), "keys", KeyRing((keep,)))
+    """The Console's "revoke": from now on the stand-in accepts only ``keep``."""
+    ring = controls_of(upstream.app).keys
+    for fingerprint in ring.fingerprints:
+        if fingerprint != keep.fingerprint:
+            ring.revoke(fingerprint)
+    assert ring.fingerprints == [keep.fingerprint]
 
 
 def _sdk_call(clients: list[BffClient]) -> Callable[[], object]:

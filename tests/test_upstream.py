@@ -266,3 +266,22 @@ def test_fractional_retry_after_uses_milliseconds() -> None:
     assert retry_headers(None) == {}
     assert retry_headers(2) == {"retry-after": "2"}
     assert retry_headers(0.25) == {"retry-after": "1", "retry-after-ms": "250"}
+
+
+def test_keys_can_be_added_and_revoked_like_in_the_console() -> None:
+    old, new = demo_key("console-old"), demo_key("console-new")
+    app = create_app(UpstreamSettings(api_keys=(old,)))
+    ring = controls_of(app).keys
+    with BackgroundServer(app) as server:
+        ring.accept(new)
+        ring.accept(new)  # idempotent
+        assert ring.fingerprints == [old.fingerprint, new.fingerprint]
+        for key in (old, new):
+            anthropic.Anthropic(api_key=key.reveal(), base_url=server.url).models.list()
+        assert ring.revoke(old.fingerprint)
+        assert not ring.revoke(old.fingerprint)
+        with pytest.raises(anthropic.AuthenticationError):
+            anthropic.Anthropic(
+                api_key=old.reveal(), base_url=server.url, max_retries=0
+            ).models.list()
+        anthropic.Anthropic(api_key=new.reveal(), base_url=server.url).models.list()

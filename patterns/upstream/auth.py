@@ -51,6 +51,20 @@ class KeyRing:
     def fingerprints(self) -> list[str]:
         return [key_id for _, key_id in self._digests]
 
+    def accept(self, key: ApiKey) -> None:
+        """Start accepting ``key`` as well (the Console's "create key")."""
+        entry = (hashlib.sha256(key.reveal().encode()).digest(), key.fingerprint)
+        if entry not in self._digests:
+            self._digests = (*self._digests, entry)  # one assignment: readers see old or new
+
+    def revoke(self, fingerprint: str) -> bool:
+        """Stop accepting the key with this fingerprint (the Console's "revoke"); True if it
+        was accepted. Requests already past authentication finish; every later one gets 401."""
+        kept = tuple(entry for entry in self._digests if entry[1] != fingerprint)
+        revoked = len(kept) != len(self._digests)
+        self._digests = kept
+        return revoked
+
 
 def check_version(request: Request) -> str:
     """The ``anthropic-version`` header, or 400 when it is missing or unknown."""
