@@ -116,3 +116,18 @@ def test_the_command_is_registered(tmp_path: Path) -> None:
     )
     assert done.returncode == 1, done.stderr
     assert "alerts: 1" in done.stdout
+
+
+def test_registering_the_command_loads_neither_fastapi_nor_matplotlib() -> None:
+    probe = (
+        "import argparse, sys\n"
+        "from patterns.lifecycle.monitoring import cli\n"
+        "parser = argparse.ArgumentParser()\n"
+        "cli.add_command(parser.add_subparsers())\n"
+        "heavy = ('fastapi', 'starlette', 'uvicorn', 'redis', 'matplotlib', 'httpx')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip().splitlines()[-1] == "[]"

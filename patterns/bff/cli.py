@@ -11,6 +11,12 @@ Keys are sealed with a LocalKms: an ephemeral one by default (keys are lost at e
 file given by ``--kms-file`` with its passphrase in ``PATTERNS_BFF_KMS_PASSPHRASE``. Several
 processes behind one load balancer share ``--redis`` (sessions, limits, sealed keys, usage)
 and the same KMS file or a real KMS.
+
+``--alert-webhook-env VAR`` posts this process's anomaly alerts to the webhook URL held in the
+environment variable ``VAR`` (the URL carries its secret: never on the command line, and only
+its host is printed), from a background thread that never delays a request. Each replica
+alerts on its own share of a user's traffic; run ``python -m patterns monitor`` over the
+shipped audit logs for one alert stream across replicas.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import sys
 from typing import Final
 
 from patterns.bff.app import create_app
+from patterns.bff.monitoring import attach_alert_hooks
 from patterns.bff.passwords import UserDirectory
 from patterns.bff.redis_stores import redis_stores
 from patterns.bff.settings import BffSettings, RateLimit
@@ -28,6 +35,7 @@ from patterns.bff.stores import memory_stores
 from patterns.bff.vault import KEY_NAME, ephemeral_kms
 from patterns.errors import KmsError, PatternError
 from patterns.kms import LocalKms
+from patterns.lifecycle.monitoring.hooks import WebhookHook
 from patterns.models import CATALOG, default_model
 from patterns.serving import run_in_foreground
 
@@ -73,7 +81,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--requests-per-minute", type=float, default=30.0, help="per-user rate (default 30)"
     )
     parser.add_argument("--burst", type=int, default=10, help="per-user burst (default 10)")
+    parser.add_argument(
+        "--alert-webhook-env",
+        metavar="VAR",
+        help="post anomaly alerts to the webhook URL in this environment variable",
+    )
     parser.add_argument("--log-level", default="warning", choices=("debug", "info", "warning"))
+
+
+def _alert_hook(variable: str | None) -> WebhookHook | None:
+    if not variable:
+        return None
+    url = os.environ.get(variable, "").strip()
+    if not url:
+        raise PatternError(f"--alert-webhook-env: the environment variable {variable} is not set")
+    return WebhookHook(url)
 
 
 def _local_kms(path: str | None) -> tuple[LocalKms, str]:
@@ -120,6 +142,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             stores = memory_stores(settings.idle_timeout, settings.absolute_timeout)
         kms, key_id = _local_kms(args.kms_file)
+        hook = _alert_hook(args.alert_webhook_env)
     except PatternError as error:
         print(f"serve bff: {error}", file=sys.stderr)
         return 2
@@ -132,11 +155,19 @@ def run(args: argparse.Namespace) -> int:
         f"models: {', '.join(settings.allowed_models)}",
     ]
     app = create_app(settings, users=users, stores=stores, kms=kms, kms_key_id=key_id)
-    return run_in_foreground(
-        app,
-        name="Backend-for-frontend",
-        host=args.host,
-        port=args.port,
-        banner=banner,
-        log_level=args.log_level,
-    )
+    dispatcher = None
+    if hook is not None:
+        dispatcher = attach_alert_hooks(app, [hook])
+        banner.append(f"anomaly alerts: posted to {hook.target}")
+    try:
+        return run_in_foreground(
+            app,
+            name="Backend-for-frontend",
+            host=args.host,
+            port=args.port,
+            banner=banner,
+            log_level=args.log_level,
+        )
+    finally:
+        if dispatcher is not None:
+            dispatcher.close(timeout=5.0)

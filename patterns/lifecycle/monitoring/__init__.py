@@ -10,24 +10,56 @@
 * :mod:`.cli`: ``python -m patterns monitor LOG...``.
 """
 
-from patterns.lifecycle.monitoring.hooks import (
-    AlertDeliveryError,
-    AlertDispatcher,
-    AlertHook,
-    CallableHook,
-    DispatchStats,
-    WebhookHook,
-    deliver,
-)
-from patterns.lifecycle.monitoring.logs import EventLog, SourceSummary, read_events
-from patterns.lifecycle.monitoring.plot import plot_usage
-from patterns.lifecycle.monitoring.usage import (
-    Alert,
-    Usage,
-    UserUsage,
-    replay_alerts,
-    usage_by_minute,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from patterns.lifecycle.monitoring.hooks import (
+        AlertDeliveryError,
+        AlertDispatcher,
+        AlertHook,
+        CallableHook,
+        DispatchStats,
+        WebhookHook,
+        deliver,
+    )
+    from patterns.lifecycle.monitoring.logs import EventLog, SourceSummary, read_events
+    from patterns.lifecycle.monitoring.plot import plot_usage
+    from patterns.lifecycle.monitoring.usage import (
+        Alert,
+        Usage,
+        UserUsage,
+        replay_alerts,
+        usage_by_minute,
+    )
+
+#: Where each public name lives: the package imports a submodule only when a name is used,
+#: so ``python -m patterns`` can register ``monitor`` without loading FastAPI or matplotlib.
+_HOMES = {
+    "hooks": (
+        "AlertDeliveryError",
+        "AlertDispatcher",
+        "AlertHook",
+        "CallableHook",
+        "DispatchStats",
+        "WebhookHook",
+        "deliver",
+    ),
+    "logs": ("EventLog", "SourceSummary", "read_events"),
+    "plot": ("plot_usage",),
+    "usage": ("Alert", "Usage", "UserUsage", "replay_alerts", "usage_by_minute"),
+}
+_MODULE_OF = {name: module for module, names in _HOMES.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
 
 __all__ = [
     "Alert",

@@ -19,12 +19,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from patterns.errors import PatternError
-from patterns.lifecycle.monitoring.hooks import WebhookHook, deliver
-from patterns.lifecycle.monitoring.logs import read_events
-from patterns.lifecycle.monitoring.plot import plot_usage
-from patterns.lifecycle.monitoring.usage import Usage, replay_alerts, usage_by_minute, utc_minute
+
+if TYPE_CHECKING:
+    from patterns.lifecycle.monitoring.usage import Usage
 
 __all__ = ["add_command", "run"]
 
@@ -64,6 +64,8 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def _table(usage: Usage) -> list[str]:
+    from patterns.lifecycle.monitoring.usage import utc_minute
+
     if not usage.users:
         return ["no calls in these logs"]
     width = max(4, *(len(user) for user in usage.users))
@@ -79,6 +81,13 @@ def _table(usage: Usage) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """Read, report, plot, notify; see the module docstring for the exit status."""
+    # Imported here: the command's registration must not load FastAPI (via the BFF's
+    # anomaly rule) or httpx for every other command of ``python -m patterns``.
+    from patterns.lifecycle.monitoring.hooks import WebhookHook, deliver
+    from patterns.lifecycle.monitoring.logs import read_events
+    from patterns.lifecycle.monitoring.plot import plot_usage
+    from patterns.lifecycle.monitoring.usage import replay_alerts, usage_by_minute
+
     try:
         if args.factor <= 1 or args.min_requests < 1 or args.min_tokens < 1:
             raise PatternError("--factor must be above 1, the minimums at least 1")

@@ -1,0 +1,89 @@
+"""``serve bff --alert-webhook-env VAR``: a BFF process posts its anomaly alerts to the webhook
+URL held in the environment (a local receiver here), prints only the webhook's host, and
+refuses a missing variable or plain http to a remote host before it starts."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from patterns.__main__ import main
+from patterns.bff.client import BffClient
+from patterns.keys import demo_key
+from patterns.models import DEFAULT_MODEL
+from patterns.serving import BackgroundServer
+from patterns.upstream import RateLimits, UpstreamSettings
+from patterns.upstream import create_app as create_upstream
+from tests.test_alert_hooks import SECRET_PATH, Receiver
+
+PASSWORD = "alice's long password for the cli test"
+USER_KEY = demo_key("monitoring-bff-cli")
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver()
+    yield server
+    server.close()
+
+
+def test_a_missing_variable_or_a_plain_http_remote_webhook_exit_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["serve", "bff", "--port", "0", "--user", f"alice:{PASSWORD}"]
+    monkeypatch.delenv("TEST_BFF_PAGER", raising=False)
+    assert main([*base, "--alert-webhook-env", "TEST_BFF_PAGER"]) == 2
+    assert "TEST_BFF_PAGER is not set" in capsys.readouterr().err
+    monkeypatch.setenv("TEST_BFF_PAGER", "http://hooks.example.com" + SECRET_PATH)
+    assert main([*base, "--alert-webhook-env", "TEST_BFF_PAGER"]) == 2
+    err = capsys.readouterr().err
+    assert "use https" in err
+    assert SECRET_PATH not in err
+
+
+@pytest.mark.timeout(120)
+def test_a_bff_process_pages_the_webhook_from_the_environment(receiver: Receiver) -> None:
+    limits = RateLimits(100_000, 10**8, 10**8)
+    with BackgroundServer(create_upstream(UpstreamSettings((USER_KEY,), limits=limits))) as api:
+        env = {**os.environ, "TEST_BFF_PAGER": receiver.url}
+        command = [sys.executable, "-m", "patterns", "serve", "bff", "--port", "0"]
+        command += ["--upstream", api.url, "--user", f"alice:{PASSWORD}"]
+        command += ["--requests-per-minute", "1000", "--burst", "100"]
+        command += ["--alert-webhook-env", "TEST_BFF_PAGER"]
+        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
+        try:
+            assert process.stdout is not None
+            first = process.stdout.readline().strip()
+            assert first.startswith("Backend-for-frontend on http://127.0.0.1:"), first
+            banner = "".join(process.stdout.readline() for _ in range(4))
+            assert "anomaly alerts: posted to http://127.0.0.1" in banner
+            assert SECRET_PATH not in banner
+            alice = BffClient(first.rsplit(" ", 1)[1]).login("alice", PASSWORD)
+            alice.store_key(USER_KEY)
+            if time.time() % 60 > 50:  # keep the burst inside one wall-clock minute
+                time.sleep(60 - time.time() % 60 + 0.5)
+            body = {
+                "model": DEFAULT_MODEL,
+                "max_tokens": 4,
+                "messages": [{"role": "user", "content": "hi"}],
+            }
+            statuses = [
+                alice.request("POST", "/claude/messages", json=body).status_code for _ in range(22)
+            ]
+            assert statuses == [200] * 22
+            deadline = time.monotonic() + 20
+            while not receiver.received and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            process.terminate()
+            process.wait(30)
+    ((path, payload),) = receiver.received
+    assert path == SECRET_PATH
+    assert payload["alert"]["user"] == "alice"
+    assert payload["alert"]["value"] == 20
+    assert USER_KEY.reveal() not in str(payload)
