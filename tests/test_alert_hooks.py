@@ -209,24 +209,26 @@ def test_a_live_bff_pages_off_the_request_path(
     ]
     dispatcher = attach_alert_hooks(app, hooks)
     sdk = BffClient(url).login("alice", "alice's long password").sdk()
-    statuses = []
+    statuses: list[int] = []
+    durations: list[float] = []
 
     def ask() -> None:
+        began = time.monotonic()
         raw = sdk.messages.with_raw_response.create(
             model=DEFAULT_MODEL, max_tokens=4, messages=[{"role": "user", "content": "hi"}]
         )
+        durations.append(time.monotonic() - began)
         statuses.append(raw.status_code)
 
     for _ in range(3):
         ask()
         ask()
         clock.advance(60)
-    burst_started = time.monotonic()
     for _ in range(25):
         ask()
     assert started.wait(5)
-    assert time.monotonic() - burst_started < 1.5 + 5  # requests did not wait on the hook
     assert statuses == [200] * 31
+    assert max(durations) < 1.0  # the call that raised the alert did not wait for the hooks
     assert dispatcher.flush(10)
     dispatcher.close()
     stats = dispatcher.stats
