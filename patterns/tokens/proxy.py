@@ -337,7 +337,9 @@ async def _forward(
     call.model, call.stream = model, payload.get("stream") is True
     call.grant = grant = await _redeem(service, token, model, max_tokens)
     try:
-        key = settings.api_keys.get(grant.key_ref)
+        # A Keyring may read the shared registry (a Redis round trip) under its lock: off
+        # the event loop, so a slow store stalls this request, not every request.
+        key = await anyio.to_thread.run_sync(settings.api_keys.get, grant.key_ref)
     except TokenRejected as error:  # a Keyring refuses tokens of a revoked key
         raise TokenRefusal(401, str(error), "key_revoked") from None
     if key is None:
