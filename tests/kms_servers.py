@@ -34,6 +34,9 @@ ADMIN_RULES: dict[str, Any] = {
     "path": {
         "transit/keys/*": {"capabilities": ["create", "read", "update", "delete"]},
         f"sys/policy/{APP_POLICY}": {"capabilities": ["create", "read", "update"]},
+        # disable_key with app_token_accessor: check the deployed token from the admin side
+        "auth/token/lookup-accessor": {"capabilities": ["update"]},
+        "sys/capabilities-accessor": {"capabilities": ["update"]},
     }
 }
 _START_TIMEOUT = 15.0

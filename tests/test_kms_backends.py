@@ -75,7 +75,9 @@ def test_vault_root_token_is_not_stopped_by_policy_so_the_app_needs_its_own(
     """Why the app token matters: a root token ignores ACL policies, so 'disable' by
     policy only binds an application that runs with its own, non-root token. An application
     running with a root token gets a KmsError from disable_key, not a silent success."""
-    admin = VaultTransitKms.connect(openbao.url, openbao.root_token, app_policy=APP_POLICY)
+    admin = VaultTransitKms.connect(
+        openbao.url, openbao.root_token, admin_token=openbao.admin_token, app_policy=APP_POLICY
+    )
     key_id = admin.create_key(f"backend-{os.getpid()}-{next(_names)}")
     sealed = seal("value", admin, key_id, CONTEXT)
     with pytest.raises(KmsError, match="root token, which no policy binds") as caught:
@@ -225,7 +227,9 @@ def test_vault_creates_a_missing_app_policy(openbao: BaoServer) -> None:
     )
     key_id = kms.create_key(f"backend-{os.getpid()}-{next(_names)}")
     assert kms.key_info(key_id).enabled is True
-    kms.disable_key(key_id)
+    # The app token does not carry the fresh policy: the deny is written, never "confirmed".
+    with pytest.raises(KmsError, match=f"does not carry policy '{name}'"):
+        kms.disable_key(key_id)
     assert kms.key_info(key_id).enabled is False
 
 

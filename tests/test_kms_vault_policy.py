@@ -176,8 +176,127 @@ def test_disable_fails_closed_when_vault_will_not_say_what_the_app_can_do(
 def test_the_tour_reports_a_disable_that_a_root_token_ignores(openbao: BaoServer) -> None:
     from patterns.kms.explorer import backend_tour
 
-    kms = VaultTransitKms.connect(openbao.url, openbao.root_token, app_policy=APP_POLICY)
+    kms = VaultTransitKms.connect(
+        openbao.url, openbao.root_token, admin_token=openbao.admin_token, app_policy=APP_POLICY
+    )
     lines = backend_tour(kms, f"tour-root-{os.getpid()}-{next(_names)}")
     assert any(line.startswith("disable not confirmed:") and "root" in line for line in lines)
     assert "key disabled: readable" in lines
     assert openbao.root_token not in "\n".join(lines)
+
+
+# -- review finding F3: the check must be about the deployed application token ------------------
+
+
+def _accessor(server: BaoServer, token: str) -> str:
+    looked_up = hvac.Client(url=server.url, token=token).auth.token.lookup_self()
+    return str(looked_up["data"]["accessor"])
+
+
+def _legacy_app_token(server: BaoServer) -> str:
+    """A deployed app token with a broad transit grant and no app_policy (the misconfiguration
+    disable_key must catch)."""
+    return _token(server, _broad_policy(server))
+
+
+def test_disable_with_the_admin_token_as_client_is_not_confirmed(openbao: BaoServer) -> None:
+    """Repro r4: PATTERNS_VAULT_TOKEN set to the admin token. capabilities-self then asks about
+    the admin, which has no transit grant, so the old check said 'deny' and reported success
+    while the deployed app token kept decrypting."""
+    deployed = VaultTransitKms.connect(openbao.url, _legacy_app_token(openbao))
+    operator = VaultTransitKms.connect(
+        openbao.url, openbao.admin_token, admin_token=openbao.admin_token, app_policy=APP_POLICY
+    )
+    key_id = operator.create_key(f"same-{os.getpid()}-{next(_names)}")
+    data_key = deployed.generate_data_key(key_id, CONTEXT)
+    with pytest.raises(KmsError, match="client token is the admin token") as caught:
+        operator.disable_key(key_id)
+    assert "treat the key as still usable" in str(caught.value)
+    assert openbao.admin_token not in str(caught.value)
+    # Exactly what the error warns about: the deployed token is not bound.
+    assert deployed.decrypt_data_key(data_key.wrapped, CONTEXT) == data_key.plaintext
+
+
+def test_without_an_admin_token_disable_is_refused(openbao: BaoServer) -> None:
+    """admin_client None: the 'application' token administers its own policy, so it could undo
+    the deny; the check cannot be about a separate deployed token."""
+    key_id = _new_key(openbao)
+    alone = VaultTransitKms.connect(openbao.url, openbao.app_token, app_policy=APP_POLICY)
+    with pytest.raises(KmsError):
+        alone.disable_key(key_id)  # refused by Vault: the app token cannot write its policy
+    writer = f"app-writes-own-policy-{next(_names)}"
+    _root(openbao).sys.create_or_update_policy(
+        name=writer,
+        policy={
+            "path": {
+                f"sys/policy/{APP_POLICY}": {"capabilities": ["read", "update"]},
+                "transit/keys/*": {"capabilities": ["read"]},
+            }
+        },
+    )
+    both = VaultTransitKms.connect(
+        openbao.url, _token(openbao, APP_POLICY, writer), app_policy=APP_POLICY
+    )
+    with pytest.raises(KmsError, match="client token is the admin token"):
+        both.disable_key(key_id)
+
+
+def test_the_accessor_check_is_made_on_the_deployed_token(openbao: BaoServer) -> None:
+    """With app_token_accessor, the admin asks Vault about the deployed token itself."""
+    legacy = _legacy_app_token(openbao)
+    operator = VaultTransitKms.connect(
+        openbao.url,
+        openbao.admin_token,
+        admin_token=openbao.admin_token,
+        app_policy=APP_POLICY,
+        app_token_accessor=_accessor(openbao, legacy),
+    )
+    key_id = operator.create_key(f"accessor-{os.getpid()}-{next(_names)}")
+    with pytest.raises(KmsError, match="does not carry policy 'patterns-kms-app'"):
+        operator.disable_key(key_id)
+    operator.enable_key(key_id)
+
+    proper = VaultTransitKms.connect(
+        openbao.url,
+        openbao.admin_token,
+        admin_token=openbao.admin_token,
+        app_policy=APP_POLICY,
+        app_token_accessor=_accessor(openbao, openbao.app_token),
+    )
+    app = VaultTransitKms.connect(openbao.url, openbao.app_token)
+    sealed = seal("value", app, key_id, CONTEXT)
+    proper.disable_key(key_id)  # confirmed for the deployed token, from the admin side
+    with pytest.raises(KmsError, match="disabled"):
+        unseal(sealed, app, CONTEXT)
+
+
+def test_an_app_token_that_can_rewrite_its_policy_is_not_confirmed(openbao: BaoServer) -> None:
+    writer = f"app-policy-writer-{next(_names)}"
+    _root(openbao).sys.create_or_update_policy(
+        name=writer,
+        policy={"path": {f"sys/policy/{APP_POLICY}": {"capabilities": ["read", "update"]}}},
+    )
+    app_token = _token(openbao, APP_POLICY, writer)
+    operator = VaultTransitKms.connect(
+        openbao.url,
+        openbao.admin_token,
+        admin_token=openbao.admin_token,
+        app_policy=APP_POLICY,
+        app_token_accessor=_accessor(openbao, app_token),
+    )
+    key_id = operator.create_key(f"writer-{os.getpid()}-{next(_names)}")
+    with pytest.raises(KmsError, match="can undo the deny"):
+        operator.disable_key(key_id)
+
+
+def test_an_unknown_accessor_fails_closed(openbao: BaoServer) -> None:
+    operator = VaultTransitKms.connect(
+        openbao.url,
+        openbao.admin_token,
+        admin_token=openbao.admin_token,
+        app_policy=APP_POLICY,
+        app_token_accessor="not-an-accessor",
+    )
+    key_id = operator.create_key(f"no-accessor-{os.getpid()}-{next(_names)}")
+    with pytest.raises(KmsError, match="lookup-accessor"):
+        operator.disable_key(key_id)

@@ -4,8 +4,10 @@ The variables carry a ``PATTERNS_`` prefix on purpose: a shell that already has 
 or AWS credentials for production must not send a tutorial's test keys there by accident.
 
 - OpenBao/Vault: ``PATTERNS_VAULT_ADDR`` and ``PATTERNS_VAULT_TOKEN`` (the application's
-  token); optional ``PATTERNS_VAULT_ADMIN_TOKEN``, ``PATTERNS_VAULT_APP_POLICY`` and
-  ``PATTERNS_VAULT_MOUNT`` (default ``transit``).
+  token); optional ``PATTERNS_VAULT_ADMIN_TOKEN``, ``PATTERNS_VAULT_APP_POLICY``,
+  ``PATTERNS_VAULT_APP_ACCESSOR`` (the deployed application token's accessor, which
+  ``disable_key`` checks from the admin side) and ``PATTERNS_VAULT_MOUNT`` (default
+  ``transit``).
 - AWS KMS: ``PATTERNS_AWS_KMS_REGION``; optional ``PATTERNS_AWS_KMS_ENDPOINT`` (moto,
   LocalStack). Credentials come from boto3's usual chain, never from this module.
 """
@@ -35,6 +37,7 @@ def vault_from_environment(
         mount=environ.get("PATTERNS_VAULT_MOUNT", "transit").strip() or "transit",
         admin_token=environ.get("PATTERNS_VAULT_ADMIN_TOKEN", "").strip() or None,
         app_policy=environ.get("PATTERNS_VAULT_APP_POLICY", "").strip() or None,
+        app_token_accessor=environ.get("PATTERNS_VAULT_APP_ACCESSOR", "").strip() or None,
     )
 
 

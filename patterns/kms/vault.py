@@ -10,11 +10,18 @@ Transit has no per-key "disabled" switch: in Vault, access is the ACL policy. So
 :meth:`VaultTransitKms.disable_key` rewrites the application token's policy (``app_policy``)
 to deny that key's paths, which Vault enforces on the very next request; ``enable_key``
 grants them back. A policy binds only a token it applies to: a root token ignores policies,
-and another policy of the token may grant the same paths. So ``disable_key`` then asks Vault
-what the application's token can still do on those paths (``sys/capabilities-self``) and
-raises :class:`KmsError` unless every one is ``deny``: a disable that does not bind the
-application never reports success. ``destroy_key`` sets ``deletion_allowed`` and deletes
-the key: crypto-shredding.
+a token without ``app_policy`` is not touched by it, and a token that may rewrite
+``app_policy`` can undo the deny. So ``disable_key`` then checks the application's token
+with Vault and raises :class:`KmsError` unless that token is not root, carries
+``app_policy``, has ``deny`` on every data-key path of the key and cannot write the policy:
+a disable that does not bind the application never reports success. Which token it checks:
+with ``app_token_accessor`` (the accessor of the token the application is deployed with;
+an accessor can look a token up, never use it), the admin token asks about that token
+(``auth/token/lookup-accessor``, ``sys/capabilities-accessor``); without it, the client token
+is checked (``auth/token/lookup-self``, ``sys/capabilities-self``), which proves something
+only if it is the deployed token, so a client that is the admin token is refused
+(:mod:`patterns.kms.vault_binding`).
+``destroy_key`` sets ``deletion_allowed`` and deletes the key: crypto-shredding.
 
 Two tokens, neither of them root: the application's (``client``) does the routine data-key
 calls and nothing else, and is never replaced by the admin token for them; the admin token
@@ -45,6 +52,7 @@ from patterns.kms.protocol import (
     parse_wrapped,
     require_tls,
 )
+from patterns.kms.vault_binding import VaultTokens, confirm_denied
 
 __all__ = ["VaultTransitKms"]
 
@@ -93,13 +101,17 @@ class VaultTransitKms:
         mount: str = "transit",
         admin_client: Any | None = None,
         app_policy: str | None = None,
+        app_token_accessor: str | None = None,
     ) -> None:
         """``client`` does the data-key calls (the application's token); ``admin_client``
-        manages keys and the ``app_policy`` ACL (defaults to ``client``)."""
+        manages keys and the ``app_policy`` ACL (defaults to ``client``);
+        ``app_token_accessor`` names the deployed application token that ``disable_key``
+        must prove is bound (see the module docstring)."""
         self._client = client
         self._admin = admin_client if admin_client is not None else client
         self._mount = mount
         self._app_policy = app_policy
+        self._accessor = app_token_accessor
         self._hvac_errors: tuple[type[BaseException], ...] = ()
         self._transport_errors: tuple[type[BaseException], ...] = ()
         self._missing_policy: tuple[type[BaseException], ...] = ()
@@ -114,6 +126,7 @@ class VaultTransitKms:
         mount: str = "transit",
         admin_token: str | None = None,
         app_policy: str | None = None,
+        app_token_accessor: str | None = None,
         timeout: float = 5.0,
         allow_insecure: bool = False,
     ) -> VaultTransitKms:
@@ -130,7 +143,13 @@ class VaultTransitKms:
             ) from error
         client = hvac.Client(url=url, token=token, timeout=timeout)
         admin = hvac.Client(url=url, token=admin_token, timeout=timeout) if admin_token else None
-        return cls(client, mount=mount, admin_client=admin, app_policy=app_policy)
+        return cls(
+            client,
+            mount=mount,
+            admin_client=admin,
+            app_policy=app_policy,
+            app_token_accessor=app_token_accessor,
+        )
 
     def _load_error_types(self) -> None:
         try:
@@ -256,34 +275,13 @@ class VaultTransitKms:
         return "deny" not in grant.get("capabilities", ["deny"])
 
     def _confirm_denied(self, key_id: str) -> None:
-        """Ask Vault what the application's token can still do on the key's paths; anything
-        but ``deny`` on each of them means the disable does not bind it."""
-        paths = _key_paths(self._mount, key_id)
-        try:
-            answer = self._client.sys.get_capabilities(paths=paths)
-        except self._hvac_errors:
-            raise KmsError(
-                f"key {key_id!r} is now denied in policy {self._app_policy!r}, but Vault would "
-                "not tell whether the application's token is bound by it (the token needs "
-                "update on sys/capabilities-self, part of Vault's default policy): treat the "
-                "key as still usable by the application until you have checked"
-            ) from None
-        data = answer.get("data") if isinstance(answer, dict) else None
-        granted = [
-            capabilities for path in paths if (capabilities := (data or {}).get(path)) != ["deny"]
-        ]
-        if granted:
-            why = (
-                "it is a root token, which no policy binds"
-                if any("root" in (c or []) for c in granted)
-                else f"the token does not carry policy {self._app_policy!r}, and one of its "
-                "policies grants these paths"
-            )
-            raise KmsError(
-                f"key {key_id!r} is denied in policy {self._app_policy!r}, but the "
-                f"application's token can still use it: {why}. Give the application a "
-                f"non-root token whose policies grant nothing else under {self._mount}/"
-            )
+        """Prove the deny binds the application's token (see :mod:`.vault_binding`)."""
+        confirm_denied(
+            VaultTokens(self._client, self._admin, self._accessor, self._hvac_errors),
+            app_policy=str(self._app_policy),
+            key_id=key_id,
+            key_paths=_key_paths(self._mount, key_id),
+        )
 
     # -- the Kms protocol ------------------------------------------------------------------------
     def create_key(self, name: str) -> str:
