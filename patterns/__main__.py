@@ -31,7 +31,9 @@ SERVE_TARGETS: Final[dict[str, tuple[str, str]]] = {
 }
 
 
-def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_serve(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], *, load: bool = True
+) -> None:
     serve = commands.add_parser(
         "serve",
         help="run a server in the foreground",
@@ -39,14 +41,16 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     targets = serve.add_subparsers(dest="target", required=True, metavar="TARGET")
     for name, (module_name, text) in SERVE_TARGETS.items():
-        module = importlib.import_module(module_name)
         target = targets.add_parser(name, help=text, description=text)
-        module.add_arguments(target)
-        target.set_defaults(handler=module.run)
+        if load:  # a server module imports its web framework: only pay for it to serve
+            module = importlib.import_module(module_name)
+            module.add_arguments(target)
+            target.set_defaults(handler=module.run)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The top-level parser; each command declares its own options."""
+def build_parser(*, load_servers: bool = True) -> argparse.ArgumentParser:
+    """The top-level parser; each command declares its own options. ``load_servers=False``
+    leaves the ``serve`` targets' options out, so other commands start without FastAPI."""
     parser = argparse.ArgumentParser(
         prog="python -m patterns",
         description="Reference patterns for handling Anthropic API keys.",
@@ -61,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     scanning.add_scan_arguments(scan)
     scan.set_defaults(handler=scanning.run_scan)
-    _add_serve(commands)
+    _add_serve(commands, load=load_servers)
     lifecycle.add_commands(commands)
     monitor.add_command(commands)
     checkup = commands.add_parser(
@@ -87,7 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` and run the chosen command; return its exit status."""
-    args = build_parser().parse_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(load_servers=given[:1] == ["serve"]).parse_args(given)
     status: int = args.handler(args)
     return status
 

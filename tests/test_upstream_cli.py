@@ -111,3 +111,31 @@ def test_bad_settings_exit_2() -> None:
     )
     assert done.returncode == 2
     assert "stream_delay" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["key-age", "--help"], ["scan", "--help"], ["monitor", "--help"], ["doctor", "--help"]],
+)
+def test_commands_other_than_serve_start_without_a_web_framework(command: list[str]) -> None:
+    probe = (
+        "import sys\n"
+        "from patterns.__main__ import main\n"
+        "try:\n"
+        f"    main({command!r})\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = sorted(m for m in ('fastapi', 'starlette', 'uvicorn') if m in sys.modules)\n"
+        "print(','.join(heavy), file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stderr.strip() == ""
+
+
+def test_serve_still_knows_every_target_and_its_options() -> None:
+    for name in SERVE_TARGETS:
+        args = build_parser().parse_args(["serve", name, "--port", "0"])
+        assert args.target == name
+        assert callable(args.handler)
