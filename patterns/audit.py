@@ -19,14 +19,22 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from collections import deque
 from collections.abc import Callable
 from typing import Any, Final
 
-from patterns.scanning import RedactingFilter
+from patterns.scanning import RedactingFilter, redact
 
-__all__ = ["BFF_AUDIT_LOGGER", "TOKENS_AUDIT_LOGGER", "AuditListener", "AuditTrail", "audit_logger"]
+__all__ = [
+    "BFF_AUDIT_LOGGER",
+    "TOKENS_AUDIT_LOGGER",
+    "AuditFile",
+    "AuditListener",
+    "AuditTrail",
+    "audit_logger",
+]
 
 BFF_AUDIT_LOGGER: Final = "patterns.bff.audit"
 TOKENS_AUDIT_LOGGER: Final = "patterns.tokens.audit"
@@ -42,6 +50,32 @@ def audit_logger(name: str) -> logging.Logger:
     if not any(isinstance(f, RedactingFilter) for f in logger.filters):
         logger.addFilter(RedactingFilter())
     return logger
+
+
+class AuditFile:
+    """An :class:`AuditTrail` listener that appends each event to ``path`` as one JSON line
+    and nothing else: the input of ``python -m patterns monitor``, independent of how the
+    server's logging is configured (uvicorn's own configuration resets the handlers of the
+    package's loggers at start-up).
+
+    The file is created readable by its owner only (it names users and key fingerprints);
+    each line goes through :func:`~patterns.scanning.redact`, like the log lines."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        descriptor = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._stream = os.fdopen(descriptor, "a", encoding="utf-8", buffering=1)
+        self._lock = threading.Lock()
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        line = redact(json.dumps(event, separators=(",", ":"), sort_keys=True))
+        with self._lock:
+            if not self._stream.closed:
+                self._stream.write(line + "\n")
+
+    def close(self) -> None:
+        with self._lock:
+            self._stream.close()
 
 
 class AuditTrail:

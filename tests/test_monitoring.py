@@ -7,12 +7,13 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import stat
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from patterns.audit import AuditTrail
+from patterns.audit import AuditFile, AuditTrail
 from patterns.bff.monitoring import AnomalyDetector
 from patterns.errors import ConfigurationError
 from patterns.keys import canary_key
@@ -165,3 +166,29 @@ def test_the_figure_is_deterministic_and_marks_the_alert() -> None:
     assert [float(y) for y in markers[0].get_ydata()] == [20]  # type: ignore[union-attr,arg-type]
     assert "minutes since 2030-03-17 17:47 UTC" in tokens.get_xlabel()
     assert png_digest(events) == png_digest(events)
+
+
+def test_an_audit_file_holds_json_lines_only_owner_readable_and_redacted(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    secret = canary_key().reveal()
+    trail = AuditTrail(clock=lambda: START, logger=None)
+    sink = AuditFile(path)
+    trail.subscribe(sink)
+    trail.record("message", user="alice", input_tokens=3, output_tokens=4, request_id="req_1")
+    trail.record("login_failed", user=f"pasted {secret}", status=401)
+    sink.close()
+    trail.record("logout", user="alice")  # after close: dropped, no error
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    text = path.read_text(encoding="utf-8")
+    assert secret not in text
+    assert len(text.splitlines()) == 2
+    log = read_events(path)
+    assert log.malformed == 0
+    assert log.events[0] == {
+        "event": "message",
+        "at": START,
+        "user": "alice",
+        "input_tokens": 3,
+        "output_tokens": 4,
+        "request_id": "req_1",
+    }

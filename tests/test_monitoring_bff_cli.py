@@ -5,16 +5,19 @@ refuses a missing variable or plain http to a remote host before it starts."""
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from patterns.__main__ import main
 from patterns.bff.client import BffClient
 from patterns.keys import demo_key
+from patterns.lifecycle.monitoring import read_events, replay_alerts
 from patterns.models import DEFAULT_MODEL
 from patterns.serving import BackgroundServer
 from patterns.upstream import RateLimits, UpstreamSettings
@@ -47,20 +50,24 @@ def test_a_missing_variable_or_a_plain_http_remote_webhook_exit_2(
 
 
 @pytest.mark.timeout(120)
-def test_a_bff_process_pages_the_webhook_from_the_environment(receiver: Receiver) -> None:
+def test_a_bff_process_pages_the_webhook_and_writes_the_audit_log_monitor_reads(
+    receiver: Receiver, tmp_path: Path
+) -> None:
+    audit_log = tmp_path / "bff-audit.jsonl"
     limits = RateLimits(100_000, 10**8, 10**8)
     with BackgroundServer(create_upstream(UpstreamSettings((USER_KEY,), limits=limits))) as api:
         env = {**os.environ, "TEST_BFF_PAGER": receiver.url}
         command = [sys.executable, "-m", "patterns", "serve", "bff", "--port", "0"]
         command += ["--upstream", api.url, "--user", f"alice:{PASSWORD}"]
         command += ["--requests-per-minute", "1000", "--burst", "100"]
-        command += ["--alert-webhook-env", "TEST_BFF_PAGER"]
+        command += ["--alert-webhook-env", "TEST_BFF_PAGER", "--audit-log", str(audit_log)]
         process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
         try:
             assert process.stdout is not None
             first = process.stdout.readline().strip()
             assert first.startswith("Backend-for-frontend on http://127.0.0.1:"), first
-            banner = "".join(process.stdout.readline() for _ in range(4))
+            banner = "".join(process.stdout.readline() for _ in range(5))
+            assert f"audit events: appended to {audit_log}" in banner
             assert "anomaly alerts: posted to http://127.0.0.1" in banner
             assert SECRET_PATH not in banner
             alice = BffClient(first.rsplit(" ", 1)[1]).login("alice", PASSWORD)
@@ -87,3 +94,11 @@ def test_a_bff_process_pages_the_webhook_from_the_environment(receiver: Receiver
     assert payload["alert"]["user"] == "alice"
     assert payload["alert"]["value"] == 20
     assert USER_KEY.reveal() not in str(payload)
+    assert stat.S_IMODE(audit_log.stat().st_mode) == 0o600
+    log = read_events(audit_log)
+    assert log.malformed == 0
+    assert len(log.of_kind("message")) == 22
+    assert [e["event"] for e in log.events[:2]] == ["login", "key_stored"]
+    (alert,) = replay_alerts(log.events)
+    assert (alert.user, alert.value) == ("alice", 20)
+    assert USER_KEY.reveal() not in audit_log.read_text(encoding="utf-8")

@@ -12,11 +12,12 @@ file given by ``--kms-file`` with its passphrase in ``PATTERNS_BFF_KMS_PASSPHRAS
 processes behind one load balancer share ``--redis`` (sessions, limits, sealed keys, usage)
 and the same KMS file or a real KMS.
 
-``--alert-webhook-env VAR`` posts this process's anomaly alerts to the webhook URL held in the
-environment variable ``VAR`` (the URL carries its secret: never on the command line, and only
-its host is printed), from a background thread that never delays a request. Each replica
-alerts on its own share of a user's traffic; run ``python -m patterns monitor`` over the
-shipped audit logs for one alert stream across replicas.
+``--audit-log PATH`` appends the audit events to a file as JSON lines (owner-readable only),
+the input of ``python -m patterns monitor``. ``--alert-webhook-env VAR`` posts this process's
+anomaly alerts to the webhook URL held in the environment variable ``VAR`` (the URL carries
+its secret: never on the command line, and only its host is printed), from a background
+thread that never delays a request. Each replica alerts on its own share of a user's
+traffic; run ``monitor`` over the shipped audit logs for one alert stream across replicas.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ import os
 import sys
 from typing import Final
 
+from patterns.audit import AuditFile
 from patterns.bff.app import create_app
+from patterns.bff.context import bff_of
 from patterns.bff.monitoring import attach_alert_hooks
 from patterns.bff.passwords import UserDirectory
 from patterns.bff.redis_stores import redis_stores
@@ -81,6 +84,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--requests-per-minute", type=float, default=30.0, help="per-user rate (default 30)"
     )
     parser.add_argument("--burst", type=int, default=10, help="per-user burst (default 10)")
+    parser.add_argument(
+        "--audit-log",
+        metavar="PATH",
+        help="append the audit events (JSON lines) to this file instead of stderr",
+    )
     parser.add_argument(
         "--alert-webhook-env",
         metavar="VAR",
@@ -156,6 +164,15 @@ def run(args: argparse.Namespace) -> int:
     ]
     app = create_app(settings, users=users, stores=stores, kms=kms, kms_key_id=key_id)
     dispatcher = None
+    audit_file = None
+    if args.audit_log:
+        try:
+            audit_file = AuditFile(args.audit_log)
+        except OSError as error:
+            print(f"serve bff: cannot write {args.audit_log}: {error.strerror}", file=sys.stderr)
+            return 2
+        bff_of(app).audit.subscribe(audit_file)
+        banner.append(f"audit events: appended to {args.audit_log}")
     if hook is not None:
         dispatcher = attach_alert_hooks(app, [hook])
         banner.append(f"anomaly alerts: posted to {hook.target}")
@@ -171,3 +188,5 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if dispatcher is not None:
             dispatcher.close(timeout=5.0)
+        if audit_file is not None:
+            audit_file.close()
