@@ -92,6 +92,10 @@ def test_usage_per_user_per_minute_spans_the_log_with_zeros(tmp_path: Path) -> N
     assert usage.users["alice"].total_tokens == 60
     assert usage.busiest("alice") == (START - 20, 1)
     assert usage_by_minute([]).users == {}
+    month = usage_by_minute([call("alice", START), call("alice", START + 30 * 86_400, 6)])
+    assert month.minutes == 30 * 1440 + 1
+    assert month.users["alice"].buckets == {0: (1, 10, 20), 30 * 1440: (1, 2, 4)}
+    assert month.users["alice"].total_tokens == 36
 
 
 def test_replay_is_the_bff_rule_and_matches_a_live_detector() -> None:

@@ -104,12 +104,33 @@ class Alert:
 
 @dataclass(frozen=True, slots=True)
 class UserUsage:
-    """One user's calls and tokens per minute, over the log's whole span (zeros included)."""
+    """One user's calls and tokens per minute over the log's span of ``minutes``.
+
+    Only the minutes with calls are stored (a month of logs is 43,200 minutes per user);
+    :attr:`requests`, :attr:`input_tokens`, :attr:`output_tokens` and :attr:`tokens` give the
+    full series, zeros included, when a figure needs it."""
 
     user: str
-    requests: tuple[int, ...]
-    input_tokens: tuple[int, ...]
-    output_tokens: tuple[int, ...]
+    minutes: int
+    buckets: dict[int, tuple[int, int, int]]  # minute -> (calls, input tokens, output tokens)
+
+    def _series(self, column: int) -> tuple[int, ...]:
+        dense = [0] * self.minutes
+        for minute, row in self.buckets.items():
+            dense[minute] = row[column]
+        return tuple(dense)
+
+    @property
+    def requests(self) -> tuple[int, ...]:
+        return self._series(0)
+
+    @property
+    def input_tokens(self) -> tuple[int, ...]:
+        return self._series(1)
+
+    @property
+    def output_tokens(self) -> tuple[int, ...]:
+        return self._series(2)
 
     @property
     def tokens(self) -> tuple[int, ...]:
@@ -117,11 +138,16 @@ class UserUsage:
 
     @property
     def total_requests(self) -> int:
-        return sum(self.requests)
+        return sum(row[0] for row in self.buckets.values())
 
     @property
     def total_tokens(self) -> int:
-        return sum(self.input_tokens) + sum(self.output_tokens)
+        return sum(row[1] + row[2] for row in self.buckets.values())
+
+    def busiest(self) -> tuple[int, int]:
+        """The user's busiest minute (the first of equals) and its number of calls."""
+        minute, row = max(self.buckets.items(), key=lambda item: (item[1][0], -item[0]))
+        return minute, row[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,9 +163,8 @@ class Usage:
 
     def busiest(self, user: str) -> tuple[float, int]:
         """The start of the user's busiest minute and its number of calls."""
-        series = self.users[user].requests
-        index = max(range(len(series)), key=lambda i: (series[i], -i))
-        return self.start + 60 * index, series[index]
+        minute, calls = self.users[user].busiest()
+        return self.start + 60 * minute, calls
 
 
 def usage_by_minute(events: Iterable[Mapping[str, Any]]) -> Usage:
@@ -154,17 +179,15 @@ def usage_by_minute(events: Iterable[Mapping[str, Any]]) -> Usage:
     if not calls:
         return Usage(start=0.0, minutes=0, users={})
     first = min(t for _, t in calls) // 60
-    last = max(t for _, t in calls) // 60
-    minutes = int(last - first) + 1
-    table: dict[str, list[list[int]]] = {}
+    minutes = int(max(t for _, t in calls) // 60 - first) + 1
+    table: dict[str, dict[int, list[int]]] = {}
     for event, at in calls:
-        rows = table.setdefault(event["user"], [[0] * minutes for _ in range(3)])
-        index = int(at // 60 - first)
-        rows[0][index] += 1
-        rows[1][index] += _int(event.get("input_tokens"))
-        rows[2][index] += _int(event.get("output_tokens"))
+        row = table.setdefault(event["user"], {}).setdefault(int(at // 60 - first), [0, 0, 0])
+        row[0] += 1
+        row[1] += _int(event.get("input_tokens"))
+        row[2] += _int(event.get("output_tokens"))
     users = {
-        user: UserUsage(user, tuple(rows[0]), tuple(rows[1]), tuple(rows[2]))
+        user: UserUsage(user, minutes, {m: (r[0], r[1], r[2]) for m, r in sorted(rows.items())})
         for user, rows in sorted(table.items())
     }
     return Usage(start=first * 60.0, minutes=minutes, users=users)
