@@ -107,7 +107,11 @@ def _cpu(route: Route) -> float | None:
     return None if route.proxy is None else route.proxy.cpu_seconds()
 
 
-def throughput(route: Route, count: int, concurrency: int = 32) -> float:
+def throughput(route: Route, count: int, concurrency: int = 32) -> tuple[float, list[str]]:
+    """Requests per second at ``concurrency``, and the failures (counted, not fatal: on a
+    loaded machine a connection can drop, and the table should say so, not crash)."""
+    failures: list[str] = []
+
     async def run() -> float:
         limits = httpx.Limits(max_connections=concurrency)
         async with httpx.AsyncClient(
@@ -117,13 +121,16 @@ def throughput(route: Route, count: int, concurrency: int = 32) -> float:
 
             async def worker() -> None:
                 for _ in queue:
-                    (await client.post(route.path, json=BODY)).raise_for_status()
+                    try:
+                        (await client.post(route.path, json=BODY)).raise_for_status()
+                    except httpx.HTTPError as error:
+                        failures.append(f"{type(error).__name__}: {error}"[:200])
 
             started = time.perf_counter()
             await asyncio.gather(*(worker() for _ in range(concurrency)))
-            return count / (time.perf_counter() - started)
+            return (count - len(failures)) / (time.perf_counter() - started)
 
-    return asyncio.run(run())
+    return asyncio.run(run()), failures
 
 
 def stream(route: Route, count: int) -> dict[str, Any]:
@@ -185,9 +192,12 @@ def measure(short: bool, calls: int | None = None) -> dict[str, Any]:
             results["routes"][name] = timed
         for name, route in routes.items():
             streamed = stream(route, n_stream)
+            rps, failures = throughput(route, n_burst)
             results["routes"][name].update(
                 {
-                    "rps_c32": throughput(route, n_burst),
+                    "rps_c32": rps,
+                    "c32_failures": len(failures),
+                    "c32_failure_kinds": sorted(set(failures))[:5],
                     "first_byte_ms": streamed["first_byte_ms"],
                     "stream_chunks": len(streamed["chunks"]),
                     "stream_bytes": b"".join(streamed["chunks"]).decode(),
@@ -215,12 +225,16 @@ def report(results: dict[str, Any]) -> str:
             f"| {name} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} | "
             f"{row['p50_ms'] - direct['p50_ms']:+.2f} | {row['p99_ms'] - direct['p99_ms']:+.2f} | "
             f"{'-' if cpu is None else f'{cpu:.2f}'} | "
-            f"{row['rps_c32']:.0f} | {row['first_byte_ms']:.2f} | "
+            f"{row['rps_c32']:.0f}{_failed(row)} | {row['first_byte_ms']:.2f} | "
             f"{row['first_byte_ms'] - direct['first_byte_ms']:+.2f} | "
             f"{'yes' if row['same_bytes_as_upstream'] else 'NO'}, "
             f"{row['stream_chunks']} chunks |"
         )
     return "\n".join(lines)
+
+
+def _failed(row: dict[str, Any]) -> str:
+    return f" ({row['c32_failures']} failed)" if row["c32_failures"] else ""
 
 
 def plot(results: dict[str, Any], path: Path) -> None:

@@ -32,6 +32,7 @@ def test_bff_benchmark_short_mode(tmp_path: Path) -> None:
         assert row["p50_ms"] > 0
         assert row["p99_ms"] >= row["p50_ms"]
         assert row["rps_c32"] > 0
+        assert row["c32_failures"] == 0, row["c32_failure_kinds"]
         assert row["first_byte_ms"] > 0
         assert row["same_bytes_as_upstream"] is True
         assert row["stream_chunks"] > 5  # streamed event by event, not one buffered block

@@ -529,3 +529,38 @@ def test_a_stream_the_server_cannot_even_start_is_settled(upstream: BackgroundSe
                 assert again.status_code == 200
 
     asyncio.run(main())
+
+
+# -- the messages route served ahead of FastAPI's router -----------------------------------
+
+
+def test_the_fast_route_keeps_the_envelope_and_every_security_header(
+    bff: tuple[BffClient, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, _ = bff
+    refused = client.request("POST", "/claude/messages", content=b"[]")
+    assert refused.status_code == 400
+    assert refused.json()["type"] == "error"
+    assert refused.headers["cache-control"] == "no-store"
+    assert refused.headers["x-frame-options"] == "DENY"
+    assert refused.headers["request-id"] == refused.json()["request_id"]
+    oversize = client.request("POST", "/claude/messages", content=b"x" * (300 * 1024))
+    assert oversize.status_code == 413
+    assert oversize.json()["error"]["type"] == "request_too_large"
+    assert client.request("GET", "/claude/messages").status_code == 405  # FastAPI's routing
+
+    async def broken(request: Any) -> Any:
+        raise RuntimeError("a bug with DEMO-secret-detail in its message")
+
+    monkeypatch.setattr("patterns.bff.messages.handle", broken)
+    crashed = client.request("POST", "/claude/messages", json={})
+    assert crashed.status_code == 500
+    assert crashed.json()["error"] == {
+        "type": "api_error",
+        "message": "internal error; nothing was sent",
+    }
+    assert "DEMO-secret-detail" not in crashed.text
+    names = [name for name, _ in crashed.headers.multi_items()]
+    assert names.count("x-frame-options") == 1  # sent once, outside the header layer
+    assert names.count("content-security-policy") == 1
+    assert crashed.headers["cache-control"] == "no-store"

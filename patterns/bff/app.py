@@ -11,6 +11,7 @@ import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from http.cookiejar import CookieJar, DefaultCookiePolicy
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -18,6 +19,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from patterns.bff import messages, routes
 from patterns.bff.context import Bff
@@ -32,7 +34,7 @@ from patterns.errors import DecryptionError, KmsError, StoreUnavailable
 from patterns.kms import Kms
 from patterns.upstream.envelope import ERROR_TYPES, UpstreamError, error_body
 
-__all__ = ["create_app"]
+__all__ = ["BffApp", "create_app"]
 
 log = logging.getLogger("patterns.bff")
 
@@ -97,6 +99,76 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, on_unexpected)
 
 
+class BffApp(FastAPI):
+    """FastAPI, with the one hot route, ``POST /claude/messages``, served from the top.
+
+    FastAPI's routing and dependency layers cost more CPU per call than the whole message
+    handler (route matching alone walks every route with its telemetry and scope
+    bookkeeping; see docs/benchmarks.md), so this route is dispatched before them. Nothing it
+    relied on is skipped: :class:`SecurityHeaders` and :class:`BodyLimit` wrap it exactly as
+    they wrap every route, its refusals go to the app's own exception handlers, and an
+    unexpected error gets the same 500 envelope, outside the security-header layer, as
+    Starlette's error middleware gives it. Every other path goes through FastAPI unchanged.
+    """
+
+    messages_app: ASGIApp | None = None  # set by create_app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        fast = self.messages_app
+        if (
+            fast is not None
+            and scope["type"] == "http"
+            and scope["method"] == "POST"
+            and scope["path"] in messages.PATHS
+        ):
+            scope["app"] = self
+            await self._serve_messages(fast, scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+    async def _serve_messages(
+        self, fast: ASGIApp, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await fast(scope, receive, watched)
+        except Exception as error:
+            if started:  # as Starlette does: the status line is gone, close the connection
+                raise
+            unexpected: Any = self.exception_handlers[Exception]
+            response = await unexpected(Request(scope), error)
+            await response(scope, receive, send)
+
+    async def handle_messages(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The route itself, between the security layers; refusals become envelopes."""
+        request = Request(scope, receive)
+        try:
+            response = await messages.handle(request)
+        except Exception as error:
+            handler = _handler_for(self, error)
+            if handler is None:
+                raise
+            response = await handler(request, error)
+        await response(scope, receive, send)
+
+
+def _handler_for(app: FastAPI, error: Exception) -> Any:
+    """The app's handler for ``error``'s class or nearest base (not the catch-all)."""
+    for cls in type(error).__mro__:
+        if cls is Exception:
+            return None
+        handler = app.exception_handlers.get(cls)
+        if handler is not None:
+            return handler
+    return None
+
+
 def _upstream_for(settings: BffSettings, transport: httpx.AsyncBaseTransport | None) -> Upstream:
     """One shared connection pool to the upstream for the app's lifetime.
 
@@ -146,7 +218,7 @@ def create_app(
     kms: Kms | None = None,
     kms_key_id: str | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
-) -> FastAPI:
+) -> BffApp:
     """Build the BFF. Defaults: no users, memory stores, an ephemeral LocalKms.
 
     ``stores`` comes from :func:`~patterns.bff.stores.memory_stores` or
@@ -189,7 +261,7 @@ def create_app(
                 if hasattr(closing, "__await__"):
                     await closing
 
-    app = FastAPI(
+    app = BffApp(
         title="Backend-for-frontend",
         lifespan=lifespan,
         docs_url=None,
@@ -202,4 +274,7 @@ def create_app(
     _install_error_handlers(app)
     app.add_middleware(BodyLimit, messages_limit=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)
+    app.messages_app = SecurityHeaders(
+        BodyLimit(app.handle_messages, messages_limit=settings.max_body_bytes)
+    )
     return app

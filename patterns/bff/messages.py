@@ -34,7 +34,7 @@ from patterns.bff.proxy import (
 from patterns.bff.validation import check_request, parse_body
 from patterns.upstream.envelope import UpstreamError
 
-__all__ = ["router"]
+__all__ = ["PATHS", "SettledStream", "handle", "router"]
 
 router = APIRouter()
 
@@ -287,5 +287,8 @@ async def _release(bff: Bff, who: SignedIn, hold: int) -> None:
         await bff.stores.usage.release(who.username, hold)
 
 
-router.add_api_route("/claude/messages", handle, methods=["POST"])
-router.add_api_route("/claude/v1/messages", handle, methods=["POST"])
+#: Served by :class:`~patterns.bff.app.BffApp` ahead of FastAPI's router; the routes below
+#: are the same handler for an app that is a plain FastAPI (and for the route listing).
+PATHS: Final = frozenset({"/claude/messages", "/claude/v1/messages"})
+for _path in sorted(PATHS):
+    router.add_api_route(_path, handle, methods=["POST"])
