@@ -108,12 +108,12 @@ def test_a_concurrent_sign_in_is_ended_or_created_after(store_factory: Any) -> N
             session_id, _ = await store.create("alice", NOW)
             created.append(session_id)
 
-        tasks = [asyncio.create_task(sign_in()) for _ in range(60)]
+        tasks = [asyncio.create_task(sign_in()) for _ in range(45)]  # under the cap of 50
         await asyncio.sleep(0)
         first = await store.end_user_sessions("alice")
         await asyncio.gather(*tasks)
         second = await store.end_user_sessions("alice")
-        assert first + second == 60
+        assert first + second == 45
         for session_id in created:
             assert await store.get(session_id, NOW + 1) is None
 
@@ -141,14 +141,14 @@ def test_redis_index_has_a_ttl_and_drops_members_redis_expired(redis_url: str) -
         stores = redis_stores(redis_url, idle_timeout=IDLE, absolute_timeout=ABSOLUTE)
         try:
             sessions = stores.sessions
-            ids = [(await sessions.create("alice", NOW))[0] for _ in range(32)]
+            ids = [(await sessions.create("alice", NOW))[0] for _ in range(50)]
             index = f"bff:{USER_SESSIONS_PREFIX}alice"
-            assert raw.scard(index) == 32
+            assert raw.scard(index) == 50
             assert ABSOLUTE * 1000 - 5000 < raw.pttl(index) <= ABSOLUTE * 1000
-            # Redis drops idle sessions by TTL without telling the index: simulate 31 of them.
-            for session_id in ids[:31]:
+            # Redis drops idle sessions by TTL without telling the index: simulate 49 of them.
+            for session_id in ids[:49]:
                 raw.delete(f"bff:{SESSION_PREFIX}{hash_session_id(session_id)}")
-            await sessions.create("alice", NOW)  # 32 members: this sign-in prunes first
+            await sessions.create("alice", NOW)  # 50 members (the cap): prune first
             assert raw.scard(index) == 2
             assert set(raw.smembers(index)) <= {str(k).split(":")[-1] for k in raw.keys("bff:s:*")}
             keys = " ".join(str(k) for k in raw.keys("*"))
@@ -242,7 +242,7 @@ def test_memory_store_under_threads_leaves_no_session_outside_the_index() -> Non
     its guarantee is checked with real threads signing in while the sessions are ended."""
     import threading
 
-    store = MemorySessionStore(IDLE, ABSOLUTE)
+    store = MemorySessionStore(IDLE, ABSOLUTE, max_sessions_per_user=1000)  # no cap here
     created: list[str] = []
     lock = threading.Lock()
 
@@ -262,3 +262,95 @@ def test_memory_store_under_threads_leaves_no_session_outside_the_index() -> Non
     assert sum(ended) == 200
     assert len(store) == 0
     assert all(asyncio.run(store.get(sid, NOW + 1)) is None for sid in created)
+
+
+# -- review findings: sessions from before the index (F4), sessions per user capped (F7d) ---
+
+
+def test_a_session_from_before_the_index_is_indexed_on_its_next_request(redis_url: str) -> None:
+    """A session written without an index entry (the BFF before the index, or a replica not
+    yet upgraded during a rolling deploy) joins the index on its next request, so ending
+    the user's sessions ends it; the incident response says so."""
+    from anyio.from_thread import start_blocking_portal
+
+    from patterns.bff.stores import new_session_id
+    from patterns.lifecycle.incidents import NOT_DEPLOYED, bff_user_stores, user_key_leaked
+
+    raw = redis.Redis.from_url(redis_url, decode_responses=True)
+    old = new_session_id()
+    key = f"bff:{SESSION_PREFIX}{hash_session_id(old)}"
+    fields: Any = {"user": "alice", "csrf": "c", "created": repr(NOW), "seen": repr(NOW)}
+    raw.hset(key, mapping=fields)  # exactly what the BFF wrote before the index
+    raw.pexpire(key, int(IDLE * 1000))
+    raw.set("bff:meta", "patterns-bff/1")  # an upgraded replica already marked this Redis
+    index = f"bff:{USER_SESSIONS_PREFIX}alice"
+    stores = redis_stores(redis_url, idle_timeout=IDLE, absolute_timeout=ABSOLUTE)
+    with start_blocking_portal() as portal:
+        assert portal.call(stores.sessions.get, old, NOW + 10) is not None  # its next request
+        assert raw.smembers(index) == {hash_session_id(old)}
+        assert (ABSOLUTE - 10) * 1000 - 5000 < raw.pttl(index) <= (ABSOLUTE - 10) * 1000
+        keys, sessions = bff_user_stores(stores, portal=portal)
+        report = user_key_leaked("alice", tokens=NOT_DEPLOYED, keys=keys, sessions=sessions)
+        assert "[done] end sessions: 1 session(s)" in map(str, report.steps)
+        assert report.ok
+        assert portal.call(stores.sessions.get, old, NOW + 11) is None
+        assert stores.close is not None
+        portal.call(stores.close)
+
+
+def test_a_request_keeps_the_index_ttl_no_shorter_than_the_session(redis_url: str) -> None:
+    raw = redis.Redis.from_url(redis_url, decode_responses=True)
+
+    async def scenario() -> None:
+        stores = redis_stores(redis_url, idle_timeout=IDLE, absolute_timeout=ABSOLUTE)
+        try:
+            session_id, _ = await stores.sessions.create("alice", NOW)
+            index = f"bff:{USER_SESSIONS_PREFIX}alice"
+            raw.pexpire(index, 1000)  # shorter than the session's absolute deadline
+            assert await stores.sessions.get(session_id, NOW + 5) is not None
+            assert raw.pttl(index) > (ABSOLUTE - 5) * 1000 - 5000
+        finally:
+            assert stores.close is not None
+            await stores.close()  # type: ignore[misc]
+
+    asyncio.run(scenario())
+
+
+@pytest.fixture
+def capped_factory(kind: str, request: pytest.FixtureRequest) -> Iterator[Any]:
+    if kind == "memory":
+        yield lambda cap: MemorySessionStore(IDLE, ABSOLUTE, max_sessions_per_user=cap)
+        return
+    url = request.getfixturevalue("redis_url")
+    yield (
+        lambda cap: (
+            redis_stores(
+                url, idle_timeout=IDLE, absolute_timeout=ABSOLUTE, max_sessions_per_user=cap
+            ).sessions
+        )
+    )
+
+
+@pytest.mark.parametrize("cap", [3, 50])
+def test_a_sign_in_beyond_the_cap_ends_the_oldest_session(capped_factory: Any, cap: int) -> None:
+    async def scenario(store: SessionStore) -> None:
+        bob, _ = await store.create("bob", NOW)
+        ids = [(await store.create("alice", NOW + i))[0] for i in range(cap + 2)]
+        assert await _count(store, "alice") == cap
+        assert await store.get(ids[0], NOW + cap + 3) is None  # the two oldest were ended
+        assert await store.get(ids[1], NOW + cap + 3) is None
+        for session_id in ids[2:]:
+            assert await store.get(session_id, NOW + cap + 3) is not None
+        assert await store.get(bob, NOW + cap + 3) is not None  # nobody else is touched
+        assert await store.end_user_sessions("alice") == cap
+
+    run(lambda: capped_factory(cap), scenario)
+
+
+def test_the_cap_must_be_positive(redis_url: str) -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        MemorySessionStore(IDLE, ABSOLUTE, max_sessions_per_user=0)
+    with pytest.raises(Exception, match="at least 1"):
+        redis_stores(
+            redis_url, idle_timeout=IDLE, absolute_timeout=ABSOLUTE, max_sessions_per_user=0
+        )

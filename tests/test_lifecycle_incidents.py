@@ -107,13 +107,13 @@ def test_org_key_leaked_with_a_keyring() -> None:
     keyring.attach(service)
     grant = service.redeem(service.mint("alice").token)
     assert keyring.get(grant.key_ref) == old
-    report = org_key_leaked(keyring, new)
+    report = org_key_leaked(keyring, new, leaked=old.fingerprint)
     assert [s.outcome for s in report.steps] == ["done", "done"]
     with pytest.raises(Exception, match="revoked"):
         keyring.get(grant.key_ref)
     fresh = service.redeem(service.mint("alice").token)
     assert keyring.get(fresh.key_ref) == new
-    again = org_key_leaked(keyring, new)
+    again = org_key_leaked(keyring, new, leaked=old.fingerprint)
     assert not again.changed
     text = "\n".join(report.lines() + again.lines())
     assert old.reveal() not in text
@@ -306,7 +306,8 @@ def test_one_unreachable_replica_does_not_stop_the_others(running_proxy, capsys)
     captured = capsys.readouterr()
     assert f"rotate-org-key: {dead}: cannot reach the token proxy" in captured.err
     assert f"new tokens use org-{new.fingerprint[7:]}" in captured.out  # the live one rolled
-    status = main(["incident", "org-key-leaked", "--proxy", dead, "--proxy", url])
+    leaked = ["--leaked", "sha256:00000000"]  # not this proxy's: its report fails too
+    status = main(["incident", "org-key-leaked", "--proxy", dead, "--proxy", url, *leaked])
     out = capsys.readouterr().out
     assert status == 1
     assert f"org-key-leaked (proxy {dead}): NOT fully contained" in out

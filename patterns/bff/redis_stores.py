@@ -12,17 +12,27 @@ project, and the bucket is 12 lines of Lua. Every Redis error becomes
 served on a session or a limit that could not be checked.
 
 Keys: ``{ns}:s:{sha256(session id)}``, ``{ns}:su:{user}`` (a SET of that user's session
-hashes), ``{ns}:rl:{purpose}:{user}``, ``{ns}:k:{user}``, ``{ns}:u:{user}``. The prefixes are
+hashes), ``{ns}:rl:{purpose}:{user}``, ``{ns}:k:{user}``, ``{ns}:u:{user}``, and two that
+tools read: ``{ns}:meta`` (a marker written at the first sign-in, request or stored key, so
+a tool pointed at the wrong database or namespace can tell "nothing here" from "not the
+BFF's data") and ``{ns}:users`` (a SET of every user who signed in or stored a key, so a
+tool can tell "nothing left for alice" from "no user alice"). The prefixes are
 :data:`SESSION_PREFIX` and friends below: tools that work on a running BFF's Redis (the
 incident command) import them rather than spell them again.
 
 The per-user index stays bounded: logout and expiry remove members, its expiry is pushed to
-the absolute timeout at each sign-in (no session outlives that), and a sign-in that finds 32
-or more members first drops those whose session Redis has already expired. Ending a user's
-sessions is one script, and so is creating one, so Redis runs them one after the other: a
-session created concurrently is either ended or created after the end. The scripts name
-session keys they compute from the index, so they need one Redis (or a primary with
-replicas), not Redis Cluster.
+the absolute timeout at each sign-in (no session outlives that), and a user holds at most
+``max_sessions_per_user`` sessions (default 50): a sign-in beyond that first drops members
+whose session Redis has already expired, then ends the oldest sessions (so the script's scan
+is bounded too). Every request on a session also adds it to the index (and pushes the
+index's expiry to the session's absolute deadline if it was shorter): a session created by
+a version before the index, or by a replica not yet upgraded during a rolling deploy, is
+indexed on its next request. One that makes no request after the upgrade is not, until it
+expires (at most the absolute timeout): ending a user's sessions during that window cannot
+see it. Ending a user's sessions is one script, and so is creating one, so Redis runs them
+one after the other: a session created concurrently is either ended or created after the
+end. The scripts name keys they compute from the index, so they need one Redis (or a primary
+with replicas), not Redis Cluster.
 """
 
 from __future__ import annotations
@@ -34,6 +44,7 @@ from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeVar
 
 from patterns.bff.settings import RateLimit
 from patterns.bff.stores import (
+    DEFAULT_MAX_SESSIONS_PER_USER,
     Decision,
     KeyRecord,
     Session,
@@ -48,10 +59,14 @@ if TYPE_CHECKING:
     import redis.asyncio
 
 __all__ = [
+    "DEFAULT_MAX_SESSIONS_PER_USER",
     "KEY_PREFIX",
     "LIMIT_PREFIX",
+    "MARKER",
+    "META_KEY",
     "SESSION_PREFIX",
     "USAGE_PREFIX",
+    "USERS_KEY",
     "USER_SESSIONS_PREFIX",
     "RedisStores",
     "redis_stores",
@@ -63,39 +78,68 @@ USER_SESSIONS_PREFIX: Final = "su:"
 KEY_PREFIX: Final = "k:"
 USAGE_PREFIX: Final = "u:"
 LIMIT_PREFIX: Final = "rl:"
+#: Whole keys after ``{namespace}:``: the BFF's marker (value :data:`MARKER`) and its users.
+META_KEY: Final = "meta"
+USERS_KEY: Final = "users"
+MARKER: Final = "patterns-bff/1"
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
-# KEYS: session, user index. ARGV: user, csrf, now, idle ms, absolute ms, session hash,
-# session key prefix.
+# KEYS: session, user index, marker, users. ARGV: user, csrf, now, idle ms, absolute ms,
+# session hash, session key prefix, most sessions per user, marker value. Returns how many
+# of the user's oldest sessions were ended to stay under the cap.
 _CREATE: Final = """
 redis.call('HSET', KEYS[1], 'user', ARGV[1], 'csrf', ARGV[2], 'created', ARGV[3], 'seen', ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
-if redis.call('SCARD', KEYS[2]) >= 32 then
+local cap, evicted = tonumber(ARGV[8]), 0
+if redis.call('SCARD', KEYS[2]) >= cap then
+  local live = {}
   for _, member in ipairs(redis.call('SMEMBERS', KEYS[2])) do
-    if redis.call('EXISTS', ARGV[7] .. member) == 0 then redis.call('SREM', KEYS[2], member) end
+    local created = redis.call('HGET', ARGV[7] .. member, 'created')
+    if created then
+      table.insert(live, {tonumber(created), member})
+    else
+      redis.call('SREM', KEYS[2], member)
+    end
+  end
+  if #live >= cap then
+    table.sort(live, function(a, b) return a[1] < b[1] or (a[1] == b[1] and a[2] < b[2]) end)
+    for i = 1, #live - cap + 1 do
+      redis.call('DEL', ARGV[7] .. live[i][2])
+      redis.call('SREM', KEYS[2], live[i][2])
+      evicted = evicted + 1
+    end
   end
 end
 redis.call('SADD', KEYS[2], ARGV[6])
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
-return 1
+redis.call('SET', KEYS[3], ARGV[9], 'NX')
+redis.call('SADD', KEYS[4], ARGV[1])
+return evicted
 """
 
-# KEYS: session. ARGV: now, idle, absolute, user-index key prefix, session hash.
+# KEYS: session, marker. ARGV: now, idle, absolute, user-index key prefix, session hash,
+# marker value. A live session is (re)added to its user's index, whose expiry is pushed to
+# the session's absolute deadline if shorter: sessions from before the index get indexed.
 _TOUCH: Final = """
 local f = redis.call('HMGET', KEYS[1], 'user', 'csrf', 'created', 'seen')
 if not f[1] then return false end
 local now, idle, absolute = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local created, seen = tonumber(f[3]), tonumber(f[4])
+local index = ARGV[4] .. f[1]
 if now >= created + absolute or now >= seen + idle then
   redis.call('DEL', KEYS[1])
-  redis.call('SREM', ARGV[4] .. f[1], ARGV[5])
+  redis.call('SREM', index, ARGV[5])
   return false
 end
 redis.call('HSET', KEYS[1], 'seen', ARGV[1])
 local ttl = math.min(idle, created + absolute - now)
 redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil(ttl * 1000)))
+redis.call('SADD', index, ARGV[5])
+local left = math.max(1, math.ceil((created + absolute - now) * 1000))
+if redis.call('PTTL', index) < left then redis.call('PEXPIRE', index, left) end
+redis.call('SET', KEYS[2], ARGV[6], 'NX')
 return {f[1], f[2], f[3], ARGV[1]}
 """
 
@@ -164,11 +208,17 @@ class RedisStores:
         idle_timeout: float,
         absolute_timeout: float,
         namespace: str = "bff",
+        max_sessions_per_user: int = DEFAULT_MAX_SESSIONS_PER_USER,
     ) -> None:
+        if max_sessions_per_user < 1:
+            raise ConfigurationError("max_sessions_per_user must be at least 1")
         self._redis = client
         self._ns = namespace
         self._idle = idle_timeout
         self._absolute = absolute_timeout
+        self._cap = max_sessions_per_user
+        self._meta = f"{namespace}:{META_KEY}"
+        self._users = f"{namespace}:{USERS_KEY}"
         self._create = client.register_script(_CREATE)
         self._touch = client.register_script(_TOUCH)
         self._bucket = client.register_script(_BUCKET)
@@ -186,8 +236,18 @@ class RedisStores:
         idle_ms = max(1, int(self._idle * 1000))
         absolute_ms = max(1, int(self._absolute * 1000))
         await self._create(
-            keys=[self._sessions + digest, self._user_sessions + username],
-            args=[username, csrf, repr(now), idle_ms, absolute_ms, digest, self._sessions],
+            keys=[self._sessions + digest, self._user_sessions + username, self._meta, self._users],
+            args=[
+                username,
+                csrf,
+                repr(now),
+                idle_ms,
+                absolute_ms,
+                digest,
+                self._sessions,
+                self._cap,
+                MARKER,
+            ],
         )
         return session_id, Session(username, csrf, now, now)
 
@@ -195,8 +255,8 @@ class RedisStores:
     async def get(self, session_id: str, now: float) -> Session | None:
         digest = hash_session_id(session_id)
         found = await self._touch(
-            keys=[self._sessions + digest],
-            args=[repr(now), self._idle, self._absolute, self._user_sessions, digest],
+            keys=[self._sessions + digest, self._meta],
+            args=[repr(now), self._idle, self._absolute, self._user_sessions, digest, MARKER],
         )
         if not found:
             return None
@@ -222,6 +282,42 @@ class RedisStores:
         next prune)."""
         return int(await self._redis.scard(self._user_sessions + username))
 
+    # -- for tools working on a running BFF's Redis (incident response) -----------------
+    def location(self) -> str:
+        """Where these stores live, for a report: host, port, database and namespace. Never
+        the URL, which may carry a password."""
+        options = self._redis.connection_pool.connection_kwargs
+        if options.get("path"):
+            place = f"unix:{options['path']}"
+        else:
+            place = f"{options.get('host', 'localhost')}:{options.get('port', 6379)}"
+        return f"Redis {place} db {options.get('db', 0)}, namespace {self._ns!r}"
+
+    @_fail_closed
+    async def verify_location(self) -> None:
+        """Raise :class:`ConfigurationError` unless the BFF's marker is here: a tool pointed
+        at the wrong database or namespace must not report "nothing to do"."""
+        if _text(await self._redis.get(self._meta) or b"") != MARKER:
+            raise ConfigurationError(
+                f"no BFF data in {self.location()} (no {self._meta} marker): check the Redis "
+                "URL's database and the namespace (serve bff --redis, --namespace); a BFF "
+                "writes the marker at its first sign-in, request or stored key"
+            )
+
+    @_fail_closed
+    async def user_known(self, username: str) -> bool:
+        """Whether ``username`` ever signed in or stored a key here (or still has usage, a
+        key or indexed sessions from before the users set existed)."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.sismember(self._users, username)
+            pipe.exists(
+                f"{self._ns}:{USAGE_PREFIX}{username}",
+                f"{self._ns}:{KEY_PREFIX}{username}",
+                self._user_sessions + username,
+            )
+            member, found = await pipe.execute()
+        return bool(member) or bool(found)
+
     # -- rate limits ---------------------------------------------------------------------
     @_fail_closed
     async def hit(self, key: str, limit: RateLimit, now: float, cost: float = 1.0) -> Decision:
@@ -242,7 +338,20 @@ class _RedisKeys:
             "sealed": record.sealed,
             "fingerprint": record.fingerprint,
         }
-        await self._s._redis.hset(f"{self._s._ns}:{KEY_PREFIX}{username}", mapping=mapping)
+        async with self._s._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(f"{self._s._ns}:{KEY_PREFIX}{username}", mapping=mapping)
+            pipe.set(self._s._meta, MARKER, nx=True)
+            pipe.sadd(self._s._users, username)
+            await pipe.execute()
+
+    def location(self) -> str:
+        return self._s.location()
+
+    async def verify_location(self) -> None:
+        await self._s.verify_location()
+
+    async def user_known(self, username: str) -> bool:
+        return await self._s.user_known(username)
 
     @_fail_closed
     async def get(self, username: str) -> KeyRecord | None:
@@ -317,6 +426,7 @@ def redis_stores(
     absolute_timeout: float,
     namespace: str = "bff",
     timeout: float = 2.0,
+    max_sessions_per_user: int = DEFAULT_MAX_SESSIONS_PER_USER,
 ) -> Stores:
     """All four stores on the Redis at ``url`` (``redis://`` or ``rediss://``)."""
     try:
@@ -329,7 +439,11 @@ def redis_stores(
         url, socket_timeout=timeout, socket_connect_timeout=timeout, max_connections=256
     )
     stores = RedisStores(
-        client, idle_timeout=idle_timeout, absolute_timeout=absolute_timeout, namespace=namespace
+        client,
+        idle_timeout=idle_timeout,
+        absolute_timeout=absolute_timeout,
+        namespace=namespace,
+        max_sessions_per_user=max_sessions_per_user,
     )
     return Stores(
         sessions=stores,

@@ -6,7 +6,9 @@
   defaults). That module is not reused as the store itself: it holds *keys* in wipeable
   buffers inside one process, while BFF sessions hold no key and must be shared by replicas.
   A per-user index (hashes only) lets incident response end every session of one user
-  (:meth:`SessionStore.end_user_sessions`); it shrinks with logout, expiry and purges.
+  (:meth:`SessionStore.end_user_sessions`); it shrinks with logout, expiry and purges, and a
+  user holds at most :data:`DEFAULT_MAX_SESSIONS_PER_USER` sessions (the oldest is ended at
+  the next sign-in beyond it), so one user cannot grow it without bound.
 - rate limits: token buckets, one per (purpose, user).
 - keys: the user's *sealed* API key (:func:`patterns.kms.seal`) and its fingerprint.
 - usage: requests and input/output tokens per user.
@@ -27,6 +29,7 @@ from typing import Final, Protocol
 from patterns.bff.settings import RateLimit
 
 __all__ = [
+    "DEFAULT_MAX_SESSIONS_PER_USER",
     "Decision",
     "KeyRecord",
     "KeyStore",
@@ -46,6 +49,9 @@ __all__ = [
 ]
 
 _SESSION_ID_BYTES: Final = 32  # 256 bits
+#: Sessions one user may hold at once; a sign-in beyond it ends their oldest. Fifty is far
+#: above a person's browsers and devices, and keeps every per-user operation small.
+DEFAULT_MAX_SESSIONS_PER_USER: Final = 50
 
 
 def new_session_id() -> str:
@@ -167,15 +173,26 @@ class Stores:
 class MemorySessionStore:
     """Sessions in a dict keyed by the id's hash, and an index of hashes per user. Expired
     entries go on the next read, and in a sweep every 256 sign-ins; one lock covers both
-    maps, so the index never names a session that is gone for longer than that sweep."""
+    maps, so the index never names a session that is gone for longer than that sweep. A
+    sign-in beyond ``max_sessions_per_user`` ends the user's oldest sessions first."""
 
     _PURGE_EVERY: Final = 256
 
-    def __init__(self, idle_timeout: float, absolute_timeout: float) -> None:
+    def __init__(
+        self,
+        idle_timeout: float,
+        absolute_timeout: float,
+        *,
+        max_sessions_per_user: int = DEFAULT_MAX_SESSIONS_PER_USER,
+    ) -> None:
+        if max_sessions_per_user < 1:
+            raise ValueError("max_sessions_per_user must be at least 1")
         self._idle = idle_timeout
         self._absolute = absolute_timeout
+        self._cap = max_sessions_per_user
         self._sessions: dict[str, Session] = {}
         self._by_user: dict[str, set[str]] = {}
+        self._known: set[str] = set()  # every user who signed in: see user_known
         self._lock = threading.Lock()
         self._created = 0
 
@@ -184,8 +201,10 @@ class MemorySessionStore:
         session = Session(username, secrets.token_urlsafe(32), now, now)
         digest = hash_session_id(session_id)
         with self._lock:
+            self._make_room_locked(username, now)
             self._sessions[digest] = session
             self._by_user.setdefault(username, set()).add(digest)
+            self._known.add(username)
             self._created += 1
             if self._created % self._PURGE_EVERY == 0:
                 self._purge_locked(now)
@@ -217,6 +236,24 @@ class MemorySessionStore:
         """How many sessions the index holds for ``username`` (expired ones until swept)."""
         with self._lock:
             return len(self._by_user.get(username, ()))
+
+    async def user_known(self, username: str) -> bool:
+        """Whether ``username`` ever signed in here: incident response tells "nothing left"
+        from "no such user" (a mistyped id) with it."""
+        with self._lock:
+            return username in self._known
+
+    def _make_room_locked(self, username: str, now: float) -> None:
+        owned = self._by_user.get(username)
+        if owned is None or len(owned) < self._cap:
+            return
+        for digest in list(owned):
+            if expired(self._sessions[digest], now, self._idle, self._absolute):
+                self._drop_locked(digest)
+        owned = self._by_user.get(username, set())
+        oldest = sorted(owned, key=lambda d: (self._sessions[d].created_at, d))
+        for digest in oldest[: max(0, len(owned) - self._cap + 1)]:
+            self._drop_locked(digest)
 
     def __len__(self) -> int:
         with self._lock:
@@ -270,11 +307,18 @@ class MemoryRateLimiter:
 class MemoryKeyStore:
     def __init__(self) -> None:
         self._records: dict[str, KeyRecord] = {}
+        self._known: set[str] = set()
         self._lock = threading.Lock()
 
     async def put(self, username: str, record: KeyRecord) -> None:
         with self._lock:
             self._records[username] = record
+            self._known.add(username)
+
+    async def user_known(self, username: str) -> bool:
+        """Whether ``username`` ever stored a key here (see MemorySessionStore.user_known)."""
+        with self._lock:
+            return username in self._known
 
     async def get(self, username: str) -> KeyRecord | None:
         with self._lock:
@@ -324,10 +368,17 @@ class MemoryUsageStore:
             return self._usage.get(username, Usage())
 
 
-def memory_stores(idle_timeout: float, absolute_timeout: float) -> Stores:
+def memory_stores(
+    idle_timeout: float,
+    absolute_timeout: float,
+    *,
+    max_sessions_per_user: int = DEFAULT_MAX_SESSIONS_PER_USER,
+) -> Stores:
     """All four stores in this process (the default: nothing to install)."""
     return Stores(
-        sessions=MemorySessionStore(idle_timeout, absolute_timeout),
+        sessions=MemorySessionStore(
+            idle_timeout, absolute_timeout, max_sessions_per_user=max_sessions_per_user
+        ),
         limiter=MemoryRateLimiter(),
         keys=MemoryKeyStore(),
         usage=MemoryUsageStore(),

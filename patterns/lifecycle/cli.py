@@ -186,12 +186,14 @@ def _rotate_org_key(args: argparse.Namespace) -> int:
 
 
 def _org_key_leaked(args: argparse.Namespace) -> int:
+    from patterns.lifecycle.incidents import normalise_fingerprint
     from patterns.lifecycle.remote import org_key_leaked_remote
 
+    leaked = normalise_fingerprint(args.leaked)  # a usage error (exit 2) before any call
     status = 0
     for proxy in args.proxy:  # try every replica, name the ones that could not be reached
         try:
-            status = max(status, _print_report(org_key_leaked_remote(proxy, leaked=args.leaked)))
+            status = max(status, _print_report(org_key_leaked_remote(proxy, leaked=leaked)))
         except PatternError as error:
             print(f"org-key-leaked (proxy {proxy}): NOT fully contained\n  [failed] {error}")
             status = 1
@@ -242,7 +244,11 @@ def _user_key_leaked(args: argparse.Namespace) -> int:
             if stores.close is not None:
                 close = stores.close
                 portal.call(_await_close, close)
-    return _print_report(report)
+    status = _print_report(report)
+    location = getattr(stores.sessions, "location", None)
+    if location is not None:  # host, port, database, namespace: never the URL's password
+        print(f"  checked: the BFF's {location()}")
+    return status
 
 
 async def _await_close(close: Callable[[], object]) -> None:
@@ -303,12 +309,23 @@ def _add_incident(commands: argparse._SubParsersAction[Any]) -> None:
         "--bff-namespace", default="bff", help="the BFF's Redis key namespace (default bff)"
     )
     org = scenarios.add_parser(
-        "org-key-leaked", help="roll the proxy's key over, revoke all tokens"
+        "org-key-leaked",
+        help="roll the proxy's key over, revoke all tokens",
+        description="Write the new key (created in the Console) to each proxy's key file, "
+        "then run this: each proxy re-reads it with no grace and revokes every older "
+        "version. Contained (exit 0) only where the current key is not --leaked and the "
+        "leaked version is listed as revoked.",
     )
     org.add_argument(
         "--proxy", required=True, action="append", metavar="URL", help="each proxy replica"
     )
-    org.add_argument("--leaked", metavar="FINGERPRINT", help="sha256:... of the leaked key")
+    org.add_argument(
+        "--leaked",
+        required=True,
+        metavar="FINGERPRINT",
+        help="the leaked key's fingerprint (sha256:1a2b3c4d): the response fails while a "
+        "proxy still uses that key or does not list it as revoked",
+    )
     kms = scenarios.add_parser("kms-key-compromised", help="rotate, rewrap, retire old versions")
     _add_kms_arguments(kms)
     kms.add_argument("--version", type=int, required=True, help="the compromised version")

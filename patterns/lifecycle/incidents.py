@@ -2,15 +2,18 @@
 nothing left to do and says so), reports every step it took, and writes an audit record.
 
 * :func:`user_key_leaked`: revoke the user's temporary tokens, delete their stored key, end
-  their sessions. The stores are small protocols (:class:`UserTokens`, :class:`UserKeys`,
-  :class:`UserSessions`): :class:`~patterns.tokens.TokenService` already is a
-  ``UserTokens``; :class:`AsyncKeyStoreKeys` and :class:`AsyncSessionStoreSessions` adapt the
-  BFF's key and session stores (memory or Redis), and :func:`bff_user_stores` makes both from
-  a running BFF's stores (``bff_user_stores(bff_of(app).stores)``). :data:`NOT_DEPLOYED`
-  says a store does not exist in this deployment (no token proxy, say), which is not the
-  same as not handing it over.
+  their sessions, revoke tokens again. The stores are small protocols (:class:`UserTokens`,
+  :class:`UserKeys`, :class:`UserSessions`): :class:`~patterns.tokens.TokenService` already
+  is a ``UserTokens``; :class:`AsyncKeyStoreKeys` and :class:`AsyncSessionStoreSessions`
+  (:mod:`patterns.lifecycle.bff_stores`) adapt the BFF's key and session stores (memory or
+  Redis), and :func:`bff_user_stores` makes both from a running BFF's stores
+  (``bff_user_stores(bff_of(app).stores)``). :data:`NOT_DEPLOYED` says a store does not
+  exist in this deployment (no token proxy, say), which is not the same as not handing it
+  over. A run that finds nothing anywhere is "contained" only if a store that can say so
+  knows the user (see :func:`user_key_leaked`).
 * :func:`org_key_leaked`: roll the token proxy's organisation key over with no grace and
-  revoke every token minted under the old key.
+  revoke every token minted under the old key; contained only once the leaked key (named by
+  its fingerprint) is no longer current and its ref is revoked.
 * :func:`kms_key_compromised`: rotate the customer key past the compromised version,
   rewrap every stored secret, then retire the compromised versions, in that order: a
   version is never retired while a secret still needs it.
@@ -21,29 +24,30 @@ them, and every report says so.
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final, Literal, Protocol, TypeVar, runtime_checkable
+from collections.abc import Callable, Iterable
+from typing import Final, Protocol, TypeVar, runtime_checkable
 
 from patterns.errors import ConfigurationError, KmsError, PatternError
-from patterns.keys import ApiKey
 from patterns.kms import AuditLog, Kms
+from patterns.lifecycle.bff_stores import (
+    AsyncKeyStoreKeys,
+    AsyncSessionStoreSessions,
+    bff_user_stores,
+    run_coroutine,
+)
+from patterns.lifecycle.incident_report import CONSOLE as _CONSOLE
+from patterns.lifecycle.incident_report import IncidentReport, Outcome, Step
+from patterns.lifecycle.incident_report import audit_report as _audit
+from patterns.lifecycle.org_incident import leak_steps, normalise_fingerprint, org_key_leaked
 from patterns.lifecycle.rotation import rewrap_store
 from patterns.lifecycle.sealed import SealedStore
-from patterns.tokens.keyring import Keyring
-
-if TYPE_CHECKING:
-    from anyio.from_thread import BlockingPortal
-
-    from patterns.bff.stores import Stores
 
 __all__ = [
     "NOT_DEPLOYED",
     "AsyncKeyStoreKeys",
     "AsyncSessionStoreSessions",
     "IncidentReport",
+    "KnowsUsers",
     "Outcome",
     "Step",
     "UserKeys",
@@ -51,52 +55,12 @@ __all__ = [
     "UserTokens",
     "bff_user_stores",
     "kms_key_compromised",
+    "leak_steps",
+    "normalise_fingerprint",
     "org_key_leaked",
+    "run_coroutine",
     "user_key_leaked",
 ]
-
-Outcome = Literal["done", "nothing to do", "skipped", "failed"]
-_CONSOLE: Final = (
-    "revoke the leaked key in the Anthropic Console (Settings > API keys) if not done yet"
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Step:
-    """One action of a response and what came of it."""
-
-    action: str
-    outcome: Outcome
-    detail: str = ""
-
-    def __str__(self) -> str:
-        return f"[{self.outcome}] {self.action}" + (f": {self.detail}" if self.detail else "")
-
-
-@dataclass(slots=True)
-class IncidentReport:
-    """What a response did; ``changed`` is False when a rerun found everything done."""
-
-    scenario: str
-    subject: str
-    steps: list[Step] = field(default_factory=list)
-    manual: list[str] = field(default_factory=list)
-
-    @property
-    def changed(self) -> bool:
-        return any(step.outcome == "done" for step in self.steps)
-
-    @property
-    def ok(self) -> bool:
-        """Contained: no step failed *or was skipped*. A store nobody handed the response
-        (the BFF's key or session store, say) may still hold what leaked."""
-        return not any(step.outcome in ("failed", "skipped") for step in self.steps)
-
-    def lines(self) -> list[str]:
-        head = f"{self.scenario} ({self.subject}): " + (
-            "contained" if self.ok else "NOT fully contained"
-        )
-        return [head, *(f"  {step}" for step in self.steps), *(f"  todo: {m}" for m in self.manual)]
 
 
 @runtime_checkable
@@ -120,93 +84,12 @@ class UserSessions(Protocol):
     def end_user_sessions(self, user_id: str) -> int: ...
 
 
-T = TypeVar("T")
+@runtime_checkable
+class KnowsUsers(Protocol):
+    """A store that can say whether it ever saw a user (None: it cannot say). The BFF's
+    stores can; a run that found nothing anywhere asks them (see :func:`user_key_leaked`)."""
 
-
-def run_coroutine(
-    make: Callable[[], Awaitable[T]], portal: BlockingPortal | None = None, timeout: float = 60.0
-) -> T:
-    """Run an async store call to completion from synchronous code.
-
-    With ``portal`` (:func:`anyio.from_thread.start_blocking_portal`), on its event loop:
-    what a Redis client needs when several calls share it, since its connections belong to
-    one loop. Without, on a new loop: here if this thread runs none, else (Jupyter runs one
-    in the kernel's thread) in a short-lived thread of its own.
-    """
-    if portal is not None:
-        return portal.call(make)
-
-    async def main() -> T:
-        return await make()
-
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(main())
-    outcome: list[T] = []
-    failure: list[BaseException] = []
-
-    def worker() -> None:
-        try:
-            outcome.append(asyncio.run(main()))
-        except BaseException as error:  # handed to the caller below
-            failure.append(error)
-
-    thread = threading.Thread(target=worker, name="incident-store-call", daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        raise TimeoutError(f"the store did not answer within {timeout} s")
-    if failure:
-        raise failure[0]
-    return outcome[0]
-
-
-class _AsyncDeleter(Protocol):
-    async def delete(self, username: str) -> bool: ...
-
-
-class _AsyncSessionEnder(Protocol):
-    async def end_user_sessions(self, username: str) -> int: ...
-
-
-class AsyncKeyStoreKeys:
-    """:class:`UserKeys` over a store whose ``delete(user)`` is a coroutine, such as the
-    BFF's ``KeyStore`` (memory or Redis). Call it from synchronous code (a command, a
-    script, a notebook cell): see :func:`run_coroutine` for ``portal``."""
-
-    def __init__(self, store: _AsyncDeleter, *, portal: BlockingPortal | None = None) -> None:
-        self.store = store
-        self.portal = portal
-
-    def delete_user_key(self, user_id: str) -> bool:
-        return run_coroutine(lambda: self.store.delete(user_id), self.portal)
-
-
-class AsyncSessionStoreSessions:
-    """:class:`UserSessions` over the BFF's ``SessionStore`` (memory or Redis): every session
-    of the user is deleted at once, so each of their cookies gets 401 from then on."""
-
-    def __init__(self, store: _AsyncSessionEnder, *, portal: BlockingPortal | None = None) -> None:
-        self.store = store
-        self.portal = portal
-
-    def end_user_sessions(self, user_id: str) -> int:
-        return run_coroutine(lambda: self.store.end_user_sessions(user_id), self.portal)
-
-
-def bff_user_stores(
-    stores: Stores, *, portal: BlockingPortal | None = None
-) -> tuple[AsyncKeyStoreKeys, AsyncSessionStoreSessions]:
-    """The ``keys=`` and ``sessions=`` of :func:`user_key_leaked` for a BFF's stores.
-
-    For a BFF running in this process with memory stores, pass ``bff_of(app).stores``. For
-    Redis, build the stores for the response itself (``redis_stores(url)``, same namespace)
-    and pass a portal: the app's own Redis client belongs to the server's event loop.
-    """
-    return AsyncKeyStoreKeys(stores.keys, portal=portal), AsyncSessionStoreSessions(
-        stores.sessions, portal=portal
-    )
+    def user_known(self, user_id: str) -> bool | None: ...
 
 
 class _NotDeployed:
@@ -230,25 +113,6 @@ class _NotDeployed:
 NOT_DEPLOYED: Final = _NotDeployed()
 
 
-def _audit(
-    audit: AuditLog | None, actor: str, report: IncidentReport, context: Mapping[str, str]
-) -> None:
-    if audit is None:
-        return
-    audit.record(
-        actor=actor,
-        operation=f"incident.{report.scenario}",
-        backend="lifecycle",
-        key_id=None,
-        key_version=None,
-        context=dict(context),
-        outcome="ok" if report.ok else "error",
-        error=None
-        if report.ok
-        else "; ".join(str(s) for s in report.steps if s.outcome == "failed"),
-    )
-
-
 def _count_step(action: str, count: int | bool | None, noun: str, store: object = None) -> Step:
     if store is NOT_DEPLOYED:
         return Step(action, "nothing to do", f"no {noun} store in this deployment")
@@ -267,6 +131,49 @@ def _need(store: S | None) -> S:
     return store
 
 
+def _attempt(store: object, act: Callable[[], int | bool]) -> int | bool | PatternError | None:
+    """What a step's call returned, the error that failed it, or None without a store."""
+    if store is None:
+        return None
+    try:  # one store down fails its step; the others still run (rerun to finish)
+        return act()
+    except PatternError as error:
+        return error
+
+
+def _step(action: str, noun: str, store: object, result: object) -> Step:
+    if isinstance(result, PatternError):
+        return Step(action, "failed", str(result))
+    assert result is None or isinstance(result, int)  # bool is an int
+    return _count_step(action, result, noun, store)
+
+
+def _confirm_user(user_id: str, stores: Iterable[object]) -> Step | None:
+    """None if a store that can say knows ``user_id`` (or none can say); else a failed step:
+    a run that found nothing anywhere may have looked in the wrong place or for the wrong
+    user, and must not read "contained"."""
+    answers: list[bool] = []
+    for store in stores:
+        if store is None or store is NOT_DEPLOYED or not isinstance(store, KnowsUsers):
+            continue
+        try:
+            known = store.user_known(user_id)
+        except PatternError as error:
+            return Step("confirm the user is known", "failed", str(error))
+        if known:
+            return None
+        if known is not None:
+            answers.append(known)
+    if not answers:
+        return None
+    return Step(
+        "confirm the user is known",
+        "failed",
+        f"not verified: found nothing, and no store has any record of user {user_id!r}; "
+        "check the user id and that the response looks where the BFF keeps its data",
+    )
+
+
 def user_key_leaked(
     user_id: str,
     *,
@@ -280,56 +187,37 @@ def user_key_leaked(
     or signed in as them keeps working. Stores not given are reported as skipped (and the
     report is then not "contained"); pass :data:`NOT_DEPLOYED` for one that does not exist.
 
-    Sessions are ended after the key is deleted: a sign-in racing the response gets a
-    session with no key to spend. It is a new session, though; if the password leaked too,
-    change it as well."""
+    Order: revoke the tokens (what is spent fastest), delete the key, end the sessions,
+    then revoke tokens once more, counted in the first step: a session still alive until
+    the third step could have minted a token after the first. Sessions are ended after the
+    key is deleted, so a sign-in racing the response gets a session with no key to spend
+    (a new session, though: if the password leaked too, change it as well).
+
+    When every store found nothing, the stores that can say whether they ever saw the user
+    (:class:`KnowsUsers`: the BFF's stores) are asked; if none did, the report adds a failed
+    "not verified" step instead of claiming "contained" for a mistyped user id. A store
+    that can check it holds the BFF's data (the Redis stores' marker) fails its step when
+    pointed at the wrong database or namespace."""
     report = IncidentReport("user-key-leaked", f"user {user_id}")
-    steps: list[tuple[str, str, object, Callable[[], int | bool]]] = [
-        ("revoke temporary tokens", "token", tokens, lambda: _need(tokens).revoke_user(user_id)),
-        ("delete the stored key", "key", keys, lambda: _need(keys).delete_user_key(user_id)),
-        ("end sessions", "session", sessions, lambda: _need(sessions).end_user_sessions(user_id)),
-    ]
-    for action, noun, store, act in steps:
-        if store is None:
-            report.steps.append(_count_step(action, None, noun))
-            continue
-        try:  # one store down fails its step; the others still run (rerun to finish)
-            report.steps.append(_count_step(action, act(), noun, store))
-        except PatternError as error:
-            report.steps.append(Step(action, "failed", str(error)))
+    revoke = "revoke temporary tokens"
+    revoked = _attempt(tokens, lambda: _need(tokens).revoke_user(user_id))
+    deleted = _attempt(keys, lambda: _need(keys).delete_user_key(user_id))
+    ended = _attempt(sessions, lambda: _need(sessions).end_user_sessions(user_id))
+    if tokens is not None and tokens is not NOT_DEPLOYED and not isinstance(revoked, PatternError):
+        late = _attempt(tokens, lambda: _need(tokens).revoke_user(user_id))
+        if isinstance(late, PatternError):
+            revoked = PatternError(f"after ending the sessions, revoking again failed: {late}")
+        else:
+            revoked = int(revoked or 0) + int(late or 0)
+    report.steps.append(_step(revoke, "token", tokens, revoked))
+    report.steps.append(_step("delete the stored key", "key", keys, deleted))
+    report.steps.append(_step("end sessions", "session", sessions, ended))
+    if all(step.outcome == "nothing to do" for step in report.steps):
+        unconfirmed = _confirm_user(user_id, (keys, sessions, tokens))
+        if unconfirmed is not None:
+            report.steps.append(unconfirmed)
     report.manual.append(f"ask the user to {_CONSOLE}, then to enter a new key")
     _audit(audit, actor, report, {"user": user_id})
-    return report
-
-
-def org_key_leaked(
-    keyring: Keyring,
-    new_key: ApiKey,
-    *,
-    audit: AuditLog | None = None,
-    actor: str = "incident-response",
-) -> IncidentReport:
-    """Roll the organisation key over to ``new_key`` at once and revoke every token minted
-    under an older version (they get 401 on their next request)."""
-    report = IncidentReport("org-key-leaked", f"keyring {keyring.current_ref}")
-    rollover = keyring.rollover(new_key, grace=0, revoke_previous=True)
-    report.steps.append(
-        Step(
-            "roll over the organisation key",
-            "done" if rollover.rolled_over else "nothing to do",
-            f"now {rollover.current_ref} ({rollover.current_fingerprint})",
-        )
-    )
-    report.steps.append(
-        Step(
-            "revoke tokens of older key versions",
-            "done" if rollover.revoked_refs else "nothing to do",
-            ", ".join(rollover.revoked_refs) or "none left",
-        )
-    )
-    report.subject = f"keyring now at {rollover.current_ref}"
-    report.manual.append(_CONSOLE)
-    _audit(audit, actor, report, {"key_ref": rollover.current_ref})
     return report
 
 

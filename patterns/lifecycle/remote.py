@@ -14,7 +14,7 @@ import httpx
 
 from patterns.errors import ConfigurationError
 from patterns.kms.protocol import require_tls
-from patterns.lifecycle.incidents import IncidentReport, Outcome, Step
+from patterns.lifecycle.incidents import IncidentReport, leak_steps, normalise_fingerprint
 
 __all__ = ["RemoteUserTokens", "org_key_leaked_remote", "reload_org_key", "revoke_user_tokens"]
 
@@ -52,37 +52,27 @@ def reload_org_key(proxy: str, *, grace: float, revoke_previous: bool) -> dict[s
     return _call("POST", f"{proxy.rstrip('/')}/admin/org-key/reload", json=body)
 
 
-def org_key_leaked_remote(proxy: str, *, leaked: str | None) -> IncidentReport:
+def org_key_leaked_remote(proxy: str, *, leaked: str) -> IncidentReport:
     """:func:`~patterns.lifecycle.incidents.org_key_leaked` against a running proxy. Put the
-    new key in the proxy's key file first; ``leaked`` (a fingerprint) guards against a
-    file that still holds the leaked key."""
+    new key in the proxy's key file first. ``leaked`` is the leaked key's fingerprint
+    (``sha256:1a2b3c4d``, normalised): the report is "contained" only if the proxy's current
+    key is not that one and the proxy lists that version as revoked. A reload that changed
+    nothing (the file still holds the leaked key, or a mistyped fingerprint) fails."""
+    leaked = normalise_fingerprint(leaked)
     result = reload_org_key(proxy, grace=0, revoke_previous=True)
     current = result["current"]
     report = IncidentReport("org-key-leaked", f"proxy {proxy}")
-    if leaked is not None and current["fingerprint"] == leaked:
-        report.steps.append(
-            Step(
-                "roll over the organisation key",
-                "failed",
-                "the proxy still uses the leaked key: write the new key to its key file, "
-                "then run this again",
-            )
-        )
-    else:
-        outcome: Outcome = "done" if result["rolled_over"] else "nothing to do"
-        report.steps.append(
-            Step(
-                "roll over the organisation key",
-                outcome,
-                f"now {current['ref']} ({current['fingerprint']})",
-            )
-        )
-    revoked = result["revoked"]
-    report.steps.append(
-        Step(
-            "revoke tokens of older key versions",
-            "done" if revoked else "nothing to do",
-            ", ".join(revoked) or "none left",
+    report.steps.extend(
+        leak_steps(
+            leaked,
+            rolled_over=bool(result["rolled_over"]),
+            current_ref=str(current["ref"]),
+            current_fingerprint=str(current["fingerprint"]),
+            revoked=[str(ref) for ref in result["revoked"]],
+            versions=[
+                (str(v["ref"]), str(v["fingerprint"]), str(v["state"]))
+                for v in result.get("versions", [])
+            ],
         )
     )
     report.manual.append("revoke the leaked key in the Anthropic Console (Settings > API keys)")
