@@ -201,3 +201,23 @@ def test_the_canary_key_and_the_tokens_never_reach_an_event_or_a_log_line(
     assert ISSUER.reveal() not in text
     assert find_secrets(text, include_fakes=True) == []
     assert ORG_KEY.fingerprint in text
+
+
+def test_a_token_store_that_is_down_is_an_audited_refusal(upstream: BackgroundServer) -> None:
+    from patterns.serving import free_port
+    from patterns.tokens import RedisTokenStore
+
+    store = RedisTokenStore.from_url(f"redis://127.0.0.1:{free_port()}/0", timeout=0.3)
+    settings = ProxySettings(upstream.url, {"default": ORG_KEY}, ISSUER)
+    app = create_app(TokenService(store), settings)
+    with BackgroundServer(app) as server:
+        response = httpx.post(
+            f"{server.url}/v1/messages",
+            json={"model": MODEL, "max_tokens": 5, "messages": []},
+            headers={"x-api-key": "akp_tmp_" + "D" * 43},
+        )
+    assert response.status_code == 500
+    (refused,) = app.state.audit.events("request_refused")
+    assert refused["reason"] == "token store unavailable"
+    assert refused["status"] == 500
+    assert refused["request_id"] == response.headers["request-id"]

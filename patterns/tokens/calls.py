@@ -8,13 +8,19 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
+from patterns.audit import AuditTrail
 from patterns.bff.proxy import UsageScanner, usage_of
+from patterns.errors import StoreUnavailable
 from patterns.tokens.model import Grant
+from patterns.upstream.envelope import UpstreamError
 
-__all__ = ["CallRecord", "TokenRefusal", "UsageReader"]
+__all__ = ["STORE_DOWN", "CallRecord", "TokenRefusal", "UsageReader", "audited_refusal"]
+
+STORE_DOWN: Final = "the token service is unavailable; try again shortly"
 
 _USAGE_BODY_LIMIT: Final = 1024 * 1024  # a JSON answer larger than this is not parsed for usage
 
@@ -78,3 +84,42 @@ class UsageReader:
             return usage_of(body) if isinstance(body, dict) else (0, 0)
         except (ValueError, TypeError):
             return 0, 0
+
+
+def audited_refusal(
+    trail: AuditTrail,
+    call: CallRecord,
+    error: TokenRefusal | UpstreamError | StoreUnavailable,
+    new_id: Callable[[], str],
+) -> UpstreamError:
+    """Write the refusal's event and return the answer to raise, whose ``request-id`` is the
+    one in the event: ``token_refused`` (401/403, with the reason) for a token, else
+    ``request_refused`` (a bad body, an unreachable upstream, the token store down)."""
+    if isinstance(error, TokenRefusal):
+        answer = UpstreamError(error.status, error.message, headers={"request-id": new_id()})
+        trail.record(
+            "token_refused",
+            reason=error.reason,
+            **call.fields(),
+            status=error.status,
+            request_id=answer.headers["request-id"],
+        )
+        return answer
+    if isinstance(error, StoreUnavailable):
+        answer = UpstreamError(500, STORE_DOWN, headers={"request-id": new_id()})
+        reason: str | None = "token store unavailable"
+    else:
+        rid = error.headers.get("request-id") or new_id()
+        answer = UpstreamError(
+            error.status, error.message, headers={**error.headers, "request-id": rid}
+        )
+        reason = None
+    trail.record(
+        "request_refused",
+        reason=reason,
+        **call.fields(),
+        status=answer.status,
+        latency_ms=call.latency_ms(),
+        request_id=answer.headers["request-id"],
+    )
+    return answer

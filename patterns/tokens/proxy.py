@@ -50,7 +50,13 @@ from patterns.errors import (
 )
 from patterns.keys import ApiKey
 from patterns.kms.protocol import require_tls
-from patterns.tokens.calls import CallRecord, TokenRefusal, UsageReader
+from patterns.tokens.calls import (
+    STORE_DOWN,
+    CallRecord,
+    TokenRefusal,
+    UsageReader,
+    audited_refusal,
+)
 from patterns.tokens.intake import (
     DEFAULT_ALLOWED_FIELDS,
     checked_betas,
@@ -201,7 +207,7 @@ def create_app(
     @app.exception_handler(StoreUnavailable)
     async def store_down(request: Request, error: StoreUnavailable) -> Response:
         log.error("token store unavailable: refusing the request")
-        return _error(500, "the token service is unavailable; try again shortly")
+        return _error(500, STORE_DOWN)
 
     _add_issuer_routes(app, service, settings, trail)
     _add_message_routes(app, service, settings, trail)
@@ -404,28 +410,10 @@ def _add_message_routes(
         call = CallRecord(path, time.perf_counter())
         try:
             return await _forward(request, call, service, settings, trail, generates=generates)
-        except TokenRefusal as refusal:
-            answer = _refusal(refusal.status, refusal.message)
-            trail.record(
-                "token_refused",
-                reason=refusal.reason,
-                **call.fields(),
-                status=refusal.status,
-                request_id=answer.headers["request-id"],
-            )
-            raise answer from None
-        except UpstreamError as error:
-            rid = error.headers.get("request-id") or _request_id()
-            trail.record(
-                "request_refused",
-                **call.fields(),
-                status=error.status,
-                latency_ms=call.latency_ms(),
-                request_id=rid,
-            )
-            raise UpstreamError(
-                error.status, error.message, headers={**error.headers, "request-id": rid}
-            ) from None
+        except (TokenRefusal, UpstreamError, StoreUnavailable) as error:
+            if isinstance(error, StoreUnavailable):
+                log.error("token store unavailable: refusing the request")
+            raise audited_refusal(trail, call, error, _request_id) from None
 
     @app.post("/v1/messages")
     async def messages(request: Request) -> Response:
