@@ -9,10 +9,14 @@ revoked ref atomically, and a ref nobody registered is refused (401).
 
 from __future__ import annotations
 
+import logging
 import os
+import secrets
 import subprocess
 import sys
+import time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import anthropic
@@ -28,6 +32,7 @@ from patterns.tokens import MemoryTokenStore, RedisTokenStore, TokenService
 from patterns.tokens.keyring import KeyRefs, Keyring
 from patterns.upstream import RateLimits, UpstreamSettings
 from patterns.upstream import create_app as create_upstream
+from tests.support import require_binary
 
 OLD, NEW, NEWER = canary_key(), canary_key(), canary_key()
 R1, R2, R3 = (f"org-{key.fingerprint[7:]}" for key in (OLD, NEW, NEWER))
@@ -274,3 +279,211 @@ def test_leak_on_one_replica_then_restart_the_other(
         for process in processes:
             if process.poll() is None:
                 _stop(process)
+
+
+# -- review F5: a lagging replica never forwards with a revoked key -------------------------
+
+
+@pytest.fixture(params=["memory", "redis"])
+def replica_stores(request: pytest.FixtureRequest) -> tuple[Store, Store]:
+    """Two replicas' handles on one store: one object in memory, two clients for Redis."""
+    if request.param == "memory":
+        shared = MemoryTokenStore()
+        return shared, shared
+    url = request.getfixturevalue("redis_url")
+    return RedisTokenStore.from_url(url), RedisTokenStore.from_url(url)
+
+
+def test_a_token_of_another_replica_is_refused_the_moment_the_lagging_key_is_revoked(
+    replica_stores: tuple[Store, Store],
+) -> None:
+    """Repro r3: replica B, not reloaded, serves A's newer tokens with its own current key.
+    When that key is revoked on A, B refused only after its next registry read (up to
+    ``refresh``); now the store refuses in the redemption step itself, so B's hour-long
+    refresh changes nothing."""
+    store_a, store_b = replica_stores
+    clock = FakeClock(1_900_000_000.0)
+    a = Keyring(OLD, clock=clock, registry=store_a)
+    b = Keyring(OLD, clock=clock, registry=store_b, refresh=3600)
+    service_a, service_b = TokenService(store_a, clock=clock), TokenService(store_b, clock=clock)
+    a.attach(service_a)
+    b.attach(service_b)
+    a.rollover(NEW, grace=900)  # planned, on A only
+    token = service_a.mint("u1").token
+    assert b.get(service_b.redeem(token).key_ref) == OLD  # R2 is foreign to B: its own key
+    assert b.get(R2) == OLD  # B's view of the registry is now fresh for an hour
+
+    a.rollover(NEW, grace=0, revoke_previous=True)  # OLD turns out leaked
+    assert _redeem_reason(service_b, token) == "revoked"  # at once, on B
+    assert _redeem_reason(service_a, token) == "ok"  # A forwards it with NEW
+    assert _redeem_reason(service_b, service_b.mint("u2").token) == "revoked"
+
+
+@pytest.mark.timeout(120)
+def test_a_lagging_replica_process_refuses_right_after_a_leak_elsewhere(
+    upstream: BackgroundServer, redis_url: str, tmp_path: Path
+) -> None:
+    """The same over HTTP: two serve token-proxy processes, a planned rollover on the first,
+    the second not reloaded; the leak response on the first is followed at once by a request
+    on the second, inside the second's registry refresh."""
+    files = []
+    for name in ("first.key", "second.key"):
+        path = tmp_path / name
+        path.write_text(OLD.reveal() + "\n")
+        path.chmod(0o600)
+        files.append(path)
+    (first, first_url), (second, second_url) = (
+        _spawn(upstream.url, redis_url, path) for path in files
+    )
+    issuer = {"authorization": f"Bearer {ISSUER.reveal()}"}
+    try:
+        files[0].write_text(NEW.reveal() + "\n")
+        reload = f"{first_url}/admin/org-key/reload"
+        assert httpx.post(reload, json={"grace_seconds": 900}, headers=issuer).status_code == 200
+        token = _mint(first_url)
+        _ask(second_url, token)  # served by the second with its own key (OLD)
+        leak = httpx.post(
+            reload, json={"grace_seconds": 0, "revoke_previous": True}, headers=issuer
+        )
+        assert leak.json()["revoked"] == [R1, "default"]
+        started = time.monotonic()
+        assert _refused(second_url, token)
+        assert time.monotonic() - started < 1.0  # inside the keyring's 1 s refresh
+        _ask(first_url, token)
+    finally:
+        for process in (first, second):
+            if process.poll() is None:
+                _stop(process)
+
+
+# -- review F7a: a keyring without a registry takes the service's store ----------------------
+
+
+def test_attach_binds_the_service_store_as_the_registry(store: Store) -> None:
+    keyring = Keyring(OLD, clock=FakeClock(0))  # no registry=, as notebooks write it
+    service = TokenService(store)
+    keyring.attach(service)
+    assert store.key_refs().known == {R1}
+    token = service.mint("alice").token
+    keyring.rollover(NEW, grace=0, revoke_previous=True)
+    assert store.key_refs().revoked == {R1, "default"}
+    assert _redeem_reason(service, token) == "revoked"
+    with pytest.raises(ConfigurationError, match="revoked after a leak"):
+        Keyring(OLD, registry=store)  # another replica on the same store
+
+
+def test_attach_refuses_a_registry_that_is_not_the_service_store() -> None:
+    keyring = Keyring(OLD, registry=MemoryTokenStore())
+    with pytest.raises(ConfigurationError, match="different store"):
+        keyring.attach(TokenService(MemoryTokenStore()))
+
+
+def test_attach_refuses_a_key_revoked_in_the_service_store() -> None:
+    store = MemoryTokenStore()
+    Keyring(OLD, registry=store).rollover(NEW, grace=0, revoke_previous=True)
+    keyring = Keyring(OLD)  # nothing to check against yet
+    with pytest.raises(ConfigurationError, match="revoked after a leak"):
+        keyring.attach(TokenService(store))
+
+
+# -- review F6: revocations must survive in Redis --------------------------------------------
+
+
+@contextmanager
+def _own_redis(*options: str) -> Iterator[str]:
+    """A redis-server of this test's own, configured as the test needs; yields its URL."""
+    import redis
+
+    from patterns.serving import free_port
+
+    binary = require_binary(["redis-server"], install_hint="apt-get install redis-server")
+    port = free_port()
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", *options],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        with redis.Redis(host="127.0.0.1", port=port) as client:
+            for _ in range(200):
+                try:
+                    client.ping()
+                    break
+                except redis.ConnectionError:
+                    time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_the_session_redis_has_no_persistence_and_is_warned_about(redis_url: str) -> None:
+    warnings = RedisTokenStore.from_url(redis_url).check_durability()
+    assert len(warnings) == 1
+    assert "appendonly yes" in warnings[0]
+
+
+def test_persistence_on_gives_no_warning() -> None:
+    with _own_redis("--appendonly", "yes", "--dir", "/tmp") as url:
+        assert RedisTokenStore.from_url(url).check_durability() == []
+
+
+@pytest.mark.timeout(60)
+def test_an_evicting_redis_is_refused_at_start(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATTERNS_TOKEN_ISSUER_SECRET", ISSUER.reveal())
+    with _own_redis("--maxmemory-policy", "allkeys-lru") as url:
+        with pytest.raises(ConfigurationError, match="allkeys-lru"):
+            RedisTokenStore.from_url(url).check_durability()
+        assert main(["serve", "token-proxy", "--use-demo-key", "--redis", url]) == 2
+        err = capsys.readouterr().err
+        assert "maxmemory-policy is allkeys-lru" in err
+        assert "noeviction" in err
+
+
+def test_config_refused_by_an_acl_is_a_warning_not_a_guess() -> None:
+    import redis
+
+    password = secrets.token_hex(16)
+    with _own_redis() as url:
+        with redis.Redis.from_url(url) as admin:
+            admin.execute_command(
+                "ACL", "SETUSER", "proxy", "on", f">{password}", "~*", "&*", "+@all", "-config"
+            )
+        scoped = url.replace("redis://", f"redis://proxy:{password}@")
+        store = RedisTokenStore.from_url(scoped)
+        warnings = store.check_durability()
+        assert len(warnings) == 1
+        assert "CONFIG is refused" in warnings[0]
+        assert password not in warnings[0]
+        keyring = Keyring(OLD, registry=store)  # everything else works for this user
+        keyring.rollover(NEW, grace=0, revoke_previous=True)
+        assert store.key_refs().revoked == {R1, "default"}
+
+
+@pytest.mark.timeout(60)
+def test_a_live_replica_writes_back_revocations_redis_evicted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Repro r6: under allkeys-random (refused at start by serve token-proxy, set here on
+    purpose) Redis evicts refs:revoked. A live replica notices on its next registry read and
+    writes back what it knows, so a replica started afterwards still refuses the leaked key."""
+    import redis
+
+    caplog.set_level(logging.ERROR, logger="patterns.tokens.keyring")
+    with _own_redis("--maxmemory-policy", "allkeys-random", "--maxmemory", "3mb") as url:
+        live = Keyring(OLD, registry=RedisTokenStore.from_url(url), refresh=0)
+        live.rollover(NEW, grace=0, revoke_previous=True)
+        revoked = "akp:tokens:refs:revoked"
+        with redis.Redis.from_url(url) as client:
+            for i in range(100_000):
+                if not client.exists(revoked):
+                    break
+                client.set(f"akp:tokens:t:filler{i}", "x" * 512)
+            assert not client.exists(revoked)  # evicted, as the reviewer showed
+            client.delete(*client.keys("akp:tokens:t:filler*"))
+        assert live.get(R2) == NEW  # its next registry read notices the loss
+        assert "lost key refs" in caplog.text
+        with pytest.raises(ConfigurationError, match="revoked after a leak"):
+            Keyring(OLD, registry=RedisTokenStore.from_url(url))

@@ -16,11 +16,11 @@ import httpx
 import pytest
 
 from patterns.clock import FakeClock
-from patterns.errors import ConfigurationError, TokenRejected
+from patterns.errors import ConfigurationError, StoreUnavailable, TokenRejected
 from patterns.keys import ApiKey, canary_key
 from patterns.serving import BackgroundServer
 from patterns.tokens import MemoryTokenStore, TokenService
-from patterns.tokens.keyring import Keyring, key_file_source
+from patterns.tokens.keyring import KeyRefs, Keyring, key_file_source
 from patterns.tokens.proxy import ProxySettings, create_app
 from patterns.upstream import RateLimits, UpstreamSettings, controls_of
 from patterns.upstream import create_app as create_upstream
@@ -333,3 +333,89 @@ def test_serve_token_proxy_refuses_a_loose_key_file(tmp_path: Path, capsys, monk
     err = capsys.readouterr().err
     assert "chmod 600" in err
     assert OLD.reveal() not in err
+
+
+# -- review F7b: a slow or failing registry ----------------------------------------------------
+
+
+class _Registry:
+    """A memory registry that can fail, or hold a read until released, and counts reads."""
+
+    def __init__(self) -> None:
+        self.inner = MemoryTokenStore()
+        self.reads = 0
+        self.down = False
+        self.hold = False
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def key_refs(self) -> KeyRefs:
+        self.reads += 1
+        if self.hold:
+            self.entered.set()
+            self.release.wait(timeout=10)
+        if self.down:
+            raise StoreUnavailable("the token store (Redis) cannot be reached")
+        return self.inner.key_refs()
+
+    def record_key_refs(self, *, known: Any = (), revoked: Any = ()) -> None:
+        self.inner.record_key_refs(known=known, revoked=revoked)
+
+
+def test_after_a_failed_registry_read_requests_are_refused_without_waiting() -> None:
+    registry = _Registry()
+    keyring = Keyring(OLD, registry=registry, refresh=0, retry_after=0.3)
+    registry.down = True
+    reads = registry.reads
+    with pytest.raises(StoreUnavailable):
+        keyring.get(R1)
+    assert registry.reads == reads + 1
+    for _ in range(5):  # fail closed, at once, without another round trip
+        with pytest.raises(StoreUnavailable, match="a moment ago"):
+            keyring.get(R1)
+    assert registry.reads == reads + 1
+    with pytest.raises(StoreUnavailable):
+        keyring.rollover(NEW)  # the operator's action always tries
+    assert registry.reads == reads + 2
+    registry.down = False
+    time.sleep(0.35)
+    assert keyring.get(R1) == OLD
+    assert registry.reads == reads + 3
+
+
+@pytest.mark.timeout(60)
+def test_a_slow_registry_read_does_not_stall_the_event_loop(upstream: BackgroundServer) -> None:
+    """The keyring reads the registry under its lock; the proxy runs that lookup in a worker
+    thread, so other requests are answered while it waits (review F7b)."""
+    registry = _Registry()
+    keyring = Keyring(OLD, registry=registry, refresh=0)
+    service = TokenService(registry.inner)
+    keyring.attach(service)
+    settings = ProxySettings(upstream.url, keyring, ISSUER)
+    with BackgroundServer(create_app(service, settings)) as proxy:
+        token = _mint(proxy.url)
+        registry.hold = True
+        outcome: list[str] = []
+
+        def slow() -> None:
+            _ask(proxy.url, token)
+            outcome.append("ok")
+
+        waiting = threading.Thread(target=slow, daemon=True)
+        waiting.start()
+        try:
+            assert registry.entered.wait(timeout=10)
+            started = time.monotonic()
+            answer = httpx.post(
+                f"{proxy.url}/v1/messages",
+                json={"model": MODEL, "max_tokens": 8, "messages": []},
+                headers={"x-api-key": "not-a-token"},
+                timeout=5,
+            )
+            assert answer.status_code == 401
+            assert time.monotonic() - started < 2.0
+        finally:
+            registry.hold = False
+            registry.release.set()
+            waiting.join(timeout=10)
+        assert outcome == ["ok"]

@@ -77,6 +77,11 @@ def run(args: argparse.Namespace) -> int:
         store: RedisTokenStore | MemoryTokenStore = (
             RedisTokenStore.from_url(args.redis) if args.redis else MemoryTokenStore()
         )
+        if isinstance(store, RedisTokenStore):
+            # Revocations must survive in Redis: an allkeys-* eviction policy is refused
+            # (exit 2), missing persistence or an unreadable CONFIG is a warning.
+            for warning in store.check_durability():
+                print(f"serve token-proxy: warning: {warning}", file=sys.stderr)
         # The store is also where replicas share known and revoked key refs: a replica
         # started after a leak refuses the old tokens, and refuses to start with the leaked
         # key (ConfigurationError). Redis down at start: StoreUnavailable, exit 2.

@@ -21,12 +21,24 @@ a token of a revoked ref in the same atomic step that counts its use.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
-__all__ = ["KeyRefRegistry", "KeyRefs", "KeyStatus", "Rollover", "utc"]
+from patterns.errors import StoreUnavailable
+from patterns.keys import ApiKey
+
+__all__ = [
+    "KeyRefRegistry",
+    "KeyRefs",
+    "KeyStatus",
+    "KeyVersion",
+    "RegistryReader",
+    "Rollover",
+    "utc",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +49,7 @@ class KeyRefs:
     revoked: frozenset[str] = field(default_factory=frozenset)
 
 
+@runtime_checkable
 class KeyRefRegistry(Protocol):
     """Shared record of key refs. Writes are idempotent (set union) and never removed: a
     revoked ref stays revoked, so a leaked key cannot come back by any route."""
@@ -46,6 +59,40 @@ class KeyRefRegistry(Protocol):
     def record_key_refs(
         self, *, known: Iterable[str] = (), revoked: Iterable[str] = ()
     ) -> None: ...
+
+
+class RegistryReader:
+    """Reads a registry for one keyring: at most every ``refresh`` seconds unless forced, and
+    after a failed read, with ``back_off``, refuses for ``retry_after`` seconds without a
+    round trip (fail closed and fast: a slow store must not make every request wait on it).
+    Not locked: the keyring calls it under its own lock."""
+
+    def __init__(self, registry: KeyRefRegistry, *, refresh: float, retry_after: float) -> None:
+        self.registry = registry
+        self._refresh = refresh
+        self._retry_after = retry_after
+        self._read_at: float | None = None
+        self._failed_at: float | None = None  # monotonic time of the last failed read
+
+    def read(self, *, force: bool, back_off: bool) -> KeyRefs | None:
+        """The registry's refs, or None when the last read is recent enough."""
+        started = time.monotonic()
+        if not force and self._read_at is not None and started - self._read_at < self._refresh:
+            return None
+        failed = self._failed_at
+        if back_off and failed is not None and started - failed < self._retry_after:
+            raise StoreUnavailable(
+                "the token store (key-ref registry) could not be read a moment ago; "
+                "requests are refused until it answers again"
+            )
+        try:
+            shared = self.registry.key_refs()
+        except StoreUnavailable:
+            self._failed_at = time.monotonic()
+            raise
+        self._failed_at = None
+        self._read_at = started
+        return shared
 
 
 def utc(timestamp: float) -> str:
@@ -64,6 +111,29 @@ class KeyStatus:
     added_at: float
     state: str  # "current", "grace", "retired" or "revoked"
     retire_at: float | None
+
+
+@dataclass(slots=True)
+class KeyVersion:
+    """One version a keyring holds (mutable, under the keyring's lock)."""
+
+    ref: str
+    key: ApiKey | None  # None once retired or revoked: the old key is not kept in memory
+    fingerprint: str
+    added_at: float
+    retire_at: float | None = None
+    revoked: bool = False
+
+    def status(self, *, current: bool) -> KeyStatus:
+        if current:
+            state = "current"
+        elif self.revoked:
+            state = "revoked"
+        elif self.key is not None:
+            state = "grace"
+        else:
+            state = "retired"
+        return KeyStatus(self.ref, self.fingerprint, self.added_at, state, self.retire_at)
 
 
 @dataclass(frozen=True, slots=True)

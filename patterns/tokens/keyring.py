@@ -15,16 +15,25 @@ as ``api_keys``), and it changes while the proxy runs:
   once and every token minted under it is refused (401), whatever store holds it: one
   check per request, no scan of the token store.
 
-Replicas agree through a :class:`~patterns.tokens.key_refs.KeyRefRegistry`, which is the
-token store itself (``Keyring(key, registry=store)``): revoked refs are written there, not
-kept in one process's memory, so a replica that is restarted or started after a leak refuses
-the old tokens too (and refuses to start with the leaked key). Why the store and not the key
-file: the key file belongs to the secrets manager (often a read-only mount, one copy per
-host, replaced wholesale on rotation), so a revocation written into it would not reach the
-other hosts and would be lost on the next rotation; the store is the one thing every replica
-that can redeem a token already shares, and a revocation there lives exactly as long as the
-tokens it refuses. With Redis, the store's redemption script checks the ref in the same
-atomic step that counts the use, so no replica serves a revoked ref even for a moment.
+Replicas agree through a :class:`~patterns.tokens.key_refs.KeyRefRegistry`: the token store
+itself (``registry=store``, or bound by :meth:`Keyring.attach` from the service's store), not
+the key file, which belongs to the secrets manager (one read-only copy per host, replaced on
+rotation). Revoked refs written there reach every replica, outlive restarts, and a replica
+started after a leak refuses the old tokens and refuses to start with the leaked key.
+
+What is atomic, exactly: the store's redemption step (one Lua script in Redis, one lock in
+memory) refuses the token if its own ref is revoked, or if the ref its service mints under
+is (``TokenService.key_ref``, which :meth:`Keyring.attach` keeps on the current key: the key
+this replica serves every token it holds no key of its own for). So from the moment a
+revocation is written, no redemption on any replica whose service is attached is counted for
+a token that would then be forwarded with a revoked key, whatever that replica's view of the
+registry (``refresh``). Two windows remain, each one request wide: a request redeemed just
+before the revocation was written may still be forwarded with the old key (like a request
+already on its way upstream); and a replica that rolls over between a redemption and the key
+lookup forwards with its new key, checked against the registry an instant before. The
+registry must not lose revocations: :mod:`patterns.tokens.redis_store` says which Redis
+settings that needs (checked at start-up); a live keyring that finds refs missing writes
+them back.
 
 A ref this keyring holds no key for is served with the current key only if some replica
 registered it (a replica not reloaded yet, or one started after a planned rollover);
@@ -42,12 +51,18 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from patterns.errors import ConfigurationError, TokenRejected
 from patterns.keys import ApiKey
-from patterns.tokens.key_refs import KeyRefRegistry, KeyRefs, KeyStatus, Rollover
+from patterns.tokens.key_refs import (
+    KeyRefRegistry,
+    KeyRefs,
+    KeyStatus,
+    KeyVersion,
+    RegistryReader,
+    Rollover,
+)
 from patterns.tokens.keyring_admin import ReloadRequest, add_rollover_route, key_file_source
 
 if TYPE_CHECKING:
@@ -76,16 +91,6 @@ _UNKNOWN_MESSAGE: Final = (
 )
 
 
-@dataclass(slots=True)
-class _Version:
-    ref: str
-    key: ApiKey | None  # None once retired or revoked: the old key is not kept in memory
-    fingerprint: str
-    added_at: float
-    retire_at: float | None = None
-    revoked: bool = False
-
-
 class Keyring(Mapping[str, ApiKey]):
     """Versions of the organisation key; ``get(key_ref)`` picks the key for a token.
 
@@ -94,7 +99,9 @@ class Keyring(Mapping[str, ApiKey]):
     secrets manager) for :meth:`reload`. ``registry`` is where replicas share known and
     revoked refs (pass the token store; without one, this keyring knows only its own
     versions and refuses every other ref). ``refresh`` bounds how stale this replica's view
-    of the registry may be, in seconds. ``legacy_refs`` are refs that tokens minted before
+    of the registry may be, in seconds; after a failed registry read, requests that need one
+    are refused at once for ``retry_after`` seconds instead of each waiting on the store
+    (rollovers always try). ``legacy_refs`` are refs that tokens minted before
     the keyring existed carry (a :class:`TokenService` mints ``"default"`` unless
     attached): they are served with the current key, so an upgrade breaks no live token.
     Thread-safe. Raises :class:`ConfigurationError` if ``key`` was revoked after a leak.
@@ -110,6 +117,7 @@ class Keyring(Mapping[str, ApiKey]):
         legacy_refs: Iterable[str] = ("default",),
         registry: KeyRefRegistry | None = None,
         refresh: float = 1.0,
+        retry_after: float = 1.0,
     ) -> None:
         if not name.isidentifier():
             raise ConfigurationError("a keyring name must be a short identifier such as 'org'")
@@ -119,23 +127,21 @@ class Keyring(Mapping[str, ApiKey]):
         self._legacy_revoked = False
         self._clock = clock
         self._source = source
-        self._registry = registry
-        self._refresh = refresh
-        self._synced_at: float | None = None
+        self._refresh, self._retry_after = refresh, retry_after
+        self._reader = (
+            None
+            if registry is None
+            else RegistryReader(registry, refresh=refresh, retry_after=retry_after)
+        )
+        self._published = False
         self._foreign: set[str] = set()  # registered by other replicas, no key held here
         self._revoked_elsewhere: set[str] = set()  # revoked refs this keyring never held
         self._lock = threading.Lock()
-        self._versions: dict[str, _Version] = {}
+        self._versions: dict[str, KeyVersion] = {}
         self._services: list[TokenService] = []
         self._current = self._add(ApiKey(key))
         with self._lock:
-            self._sync(force=True)
-            if self._versions[self._current].revoked:
-                raise ConfigurationError(
-                    f"the organisation key {key.fingerprint} was revoked after a leak; write "
-                    "a new key (created in the Console) to the key file"
-                )
-            self._publish()
+            self._join_registry()
 
     # -- Mapping ------------------------------------------------------------------------
     def get(self, key: str, default: Any = None) -> Any:
@@ -154,7 +160,7 @@ class Keyring(Mapping[str, ApiKey]):
             # A ref not seen before is looked up at once; otherwise the view may be
             # `refresh` seconds old (the store's atomic check covers the token's own ref).
             seen = key in self._foreign or key in self._legacy or key in self._revoked_elsewhere
-            self._sync(force=version is None and not seen)
+            self._sync(force=version is None and not seen, back_off=True)
             if self._versions[self._current].revoked:
                 log.warning(
                     "keyring %s: the current key %s was revoked on another replica; reload "
@@ -219,8 +225,28 @@ class Keyring(Mapping[str, ApiKey]):
             return [self._status(v) for v in self._versions.values()]
 
     def attach(self, service: TokenService) -> None:
-        """Make ``service`` mint under the current key, now and after each rollover."""
+        """Make ``service`` mint under the current key, now and after each rollover.
+
+        A keyring built without a registry takes the service's store as its registry (a
+        store that is one: memory or Redis), so revocations live where the tokens are
+        redeemed; a keyring whose registry is another token store object is refused
+        (:class:`ConfigurationError`): its revocations would not reach the redemption step.
+        """
+        store = service.store
         with self._lock:
+            if isinstance(store, KeyRefRegistry):
+                if self._reader is None:
+                    self._reader = RegistryReader(
+                        store, refresh=self._refresh, retry_after=self._retry_after
+                    )
+                    self._join_registry()
+                elif store is not self._reader.registry and hasattr(
+                    self._reader.registry, "consume"
+                ):
+                    raise ConfigurationError(
+                        "the keyring records key refs in a different store than the token "
+                        "service redeems from; pass the service's store as registry="
+                    )
             self._services.append(service)
             service.key_ref = self._current
 
@@ -308,6 +334,17 @@ class Keyring(Mapping[str, ApiKey]):
         return self.rollover(self._source(), grace=grace, revoke_previous=revoke_previous)
 
     # -- internals (lock held) ----------------------------------------------------------
+    def _join_registry(self) -> None:
+        """Take the registry's state, refuse a revoked current key, publish this replica."""
+        self._sync(force=True)
+        current = self._versions[self._current]
+        if current.revoked:
+            raise ConfigurationError(
+                f"the organisation key {current.fingerprint} was revoked after a leak; write "
+                "a new key (created in the Console) to the key file"
+            )
+        self._publish()
+
     def _ref_of(self, key: ApiKey) -> str:
         return self._prefix + key.fingerprint.removeprefix("sha256:")
 
@@ -317,20 +354,17 @@ class Keyring(Mapping[str, ApiKey]):
         ref = self._ref_of(key)
         existing = self._versions.pop(ref, None)
         added_at = existing.added_at if existing is not None else self._clock()
-        self._versions[ref] = _Version(ref, key, key.fingerprint, added_at)  # newest last
+        self._versions[ref] = KeyVersion(ref, key, key.fingerprint, added_at)  # newest last
         self._foreign.discard(ref)
         return ref
 
-    def _sync(self, *, force: bool) -> None:
+    def _sync(self, *, force: bool, back_off: bool = False) -> None:
         """Take the registry's revocations and known refs, at most every ``refresh``
-        seconds unless forced. A registry that cannot be read raises: fail closed."""
-        if self._registry is None:
+        seconds unless forced. A registry that cannot be read raises: fail closed; with
+        ``back_off``, within ``retry_after`` of a failed read it raises without trying."""
+        shared = None if self._reader is None else self._reader.read(force=force, back_off=back_off)
+        if shared is None:
             return
-        started = time.monotonic()
-        if not force and self._synced_at is not None and started - self._synced_at < self._refresh:
-            return
-        shared: KeyRefs = self._registry.key_refs()
-        self._synced_at = started
         for ref in shared.revoked:
             version = self._versions.get(ref)
             if version is not None:
@@ -347,17 +381,34 @@ class Keyring(Mapping[str, ApiKey]):
             and ref not in self._versions
             and ref not in self._revoked_elsewhere
         }
+        if self._published and (
+            self._current not in shared.known or not self._revoked_refs() <= shared.revoked
+        ):
+            # Refs are never removed: the store lost them (evicted, or restarted without
+            # persistence). Write back what this replica knows; see docs/lifecycle.md.
+            log.error(
+                "keyring %s: the token store lost key refs this replica wrote (eviction, or "
+                "a restart without persistence?); writing them back",
+                self._name,
+            )
+            self._publish()
 
-    def _publish(self) -> None:
-        """Write this replica's current ref and every revocation it knows to the registry
-        (idempotent: a rerun after a failed write completes it)."""
-        if self._registry is None:
-            return
+    def _revoked_refs(self) -> set[str]:
         revoked = {v.ref for v in self._versions.values() if v.revoked}
         revoked |= self._revoked_elsewhere
         if self._legacy_revoked:
             revoked |= self._legacy
-        self._registry.record_key_refs(known=[self._current], revoked=sorted(revoked))
+        return revoked
+
+    def _publish(self) -> None:
+        """Write this replica's current ref and every revocation it knows to the registry
+        (idempotent: a rerun after a failed write completes it)."""
+        if self._reader is None:
+            return
+        self._published = False  # until the write succeeds: a failed one is not a "loss"
+        revoked = sorted(self._revoked_refs())
+        self._reader.registry.record_key_refs(known=[self._current], revoked=revoked)
+        self._published = True
 
     def _retire_due(self, now: float) -> None:
         for version in self._versions.values():
@@ -368,15 +419,5 @@ class Keyring(Mapping[str, ApiKey]):
             ):
                 version.key = None  # its tokens now use the current key
 
-    def _status(self, version: _Version) -> KeyStatus:
-        if version.ref == self._current:
-            state = "current"
-        elif version.revoked:
-            state = "revoked"
-        elif version.key is not None:
-            state = "grace"
-        else:
-            state = "retired"
-        return KeyStatus(
-            version.ref, version.fingerprint, version.added_at, state, version.retire_at
-        )
+    def _status(self, version: KeyVersion) -> KeyStatus:
+        return version.status(current=version.ref == self._current)

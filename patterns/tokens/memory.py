@@ -43,9 +43,15 @@ class MemoryTokenStore:
             heapq.heappush(self._expiry, (record.expires_at, token_hash))
 
     def consume(
-        self, token_hash: str, now: float, model: str | None, max_tokens: int | None
+        self,
+        token_hash: str,
+        now: float,
+        model: str | None,
+        max_tokens: int | None,
+        current_ref: str | None = None,
     ) -> TokenRecord | Rejection:
-        """Check and count one use in a single step; return the updated record or why not."""
+        """Check and count one use in a single step; return the updated record or why not.
+        "revoked" too when the token's key ref or ``current_ref`` is a revoked ref."""
         with self._lock:
             record = self._records.get(token_hash)
             result: TokenRecord | Rejection
@@ -54,7 +60,7 @@ class MemoryTokenStore:
             else:
                 reason: Rejection | None = (
                     "revoked"  # minted under an organisation key revoked after a leak
-                    if record.key_ref in self._revoked_refs
+                    if record.key_ref in self._revoked_refs or current_ref in self._revoked_refs
                     else record.check(now, model, max_tokens)
                 )
                 result = record.consumed() if reason is None else reason

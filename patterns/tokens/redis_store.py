@@ -13,7 +13,23 @@ It is also the replicas' :class:`~patterns.tokens.key_refs.KeyRefRegistry`: the
 organisation-key refs they minted under and the refs a leak response revoked live in Redis,
 next to the tokens, and never expire, so a replica restarted after a leak still refuses the
 old tokens. The redemption script refuses a record whose ``key_ref`` is revoked in the same
-step that counts the use: every replica agrees the moment the revocation is written.
+step that counts the use, and so is a token redeemed on a replica whose current key (the
+one it would forward with) is revoked: every replica agrees the moment the revocation is
+written, whatever its keyring last read.
+
+Revoked refs must never disappear, and two Redis settings decide that (review finding F6):
+
+* **eviction**: the ref sets have no TTL, so ``maxmemory-policy`` must be ``noeviction``
+  (Redis's default: a full Redis refuses writes, and the proxy refuses requests) or a
+  ``volatile-*`` policy (only keys with a TTL are evicted: token records, which fails
+  closed). An ``allkeys-*`` policy may evict ``refs:revoked`` and bring a leaked key back;
+  :meth:`RedisTokenStore.check_durability` refuses it, and ``serve token-proxy`` exits 2.
+* **persistence**: a Redis restarted without RDB snapshots or AOF forgets the sets. Live
+  replicas write back the refs they know on their next registry read (the keyring notices
+  the loss); a replica started later does not know them. ``check_durability`` warns.
+
+``CONFIG GET`` is often refused (an ACL without ``+config``, a managed service); then the
+check cannot see either setting and says so instead of guessing.
 
 Keys: ``{ns}:t:{sha256}`` (hash: the record), ``{ns}:id:{token_id}`` (the token's hash, for
 revocation), ``{ns}:u:{user_id}`` (set of token ids), ``{ns}:refs:known`` and
@@ -55,6 +71,7 @@ local r = {}
 for i = 1, #fields, 2 do r[fields[i]] = fields[i + 1] end
 if r.revoked == '1' then return {'revoked'} end
 if r.key_ref and redis.call('SISMEMBER', KEYS[2], r.key_ref) == 1 then return {'revoked'} end
+if ARGV[4] ~= '' and redis.call('SISMEMBER', KEYS[2], ARGV[4]) == 1 then return {'revoked'} end
 if tonumber(ARGV[1]) >= tonumber(r.expires_at) then return {'expired'} end
 if tonumber(r.uses) >= tonumber(r.max_uses) then return {'exhausted'} end
 if r.models ~= '' then
@@ -150,9 +167,21 @@ class RedisTokenStore:
         self._call(self._add, keys, [ttl_ms, token_hash, record.token_id, *fields])
 
     def consume(
-        self, token_hash: str, now: float, model: str | None, max_tokens: int | None
+        self,
+        token_hash: str,
+        now: float,
+        model: str | None,
+        max_tokens: int | None,
+        current_ref: str | None = None,
     ) -> TokenRecord | Rejection:
-        args = [repr(now), model or "", "" if max_tokens is None else str(max_tokens)]
+        """One round trip: refused as "revoked" when the token's ref or ``current_ref`` (the
+        redeeming replica's current key) is revoked, in the same step that counts the use."""
+        args = [
+            repr(now),
+            model or "",
+            "" if max_tokens is None else str(max_tokens),
+            current_ref or "",
+        ]
         keys = [f"{self._ns}:t:{token_hash}", f"{self._ns}:refs:revoked"]
         reply = self._call(self._consume, keys, args)
         status = _text(reply[0])
@@ -193,6 +222,47 @@ class RedisTokenStore:
         except redis.RedisError:
             raise StoreUnavailable("the token store (Redis) cannot be reached") from None
         return KeyRefs(frozenset(map(_text, known)), frozenset(map(_text, revoked)))
+
+    def check_durability(self) -> list[str]:
+        """Check that Redis keeps revoked refs: raise :class:`ConfigurationError` for an
+        ``allkeys-*`` eviction policy; return warnings (no persistence, or ``CONFIG`` refused,
+        so nothing could be checked). Raises :class:`StoreUnavailable` if Redis is down."""
+        import redis
+
+        try:
+            pipe = self._client.pipeline(transaction=False)
+            for name in ("maxmemory-policy", "save", "appendonly"):
+                pipe.config_get(name)
+            policy, save, appendonly = (
+                _text(next(iter(answer.values()), "")) if answer else ""
+                for answer in pipe.execute()
+            )
+        except redis.ResponseError:  # NOPERM from an ACL, or CONFIG renamed or disabled
+            return [
+                "cannot read Redis's configuration (CONFIG is refused for this user or by the "
+                "service), so it is unchecked that revoked key refs survive: make sure "
+                "maxmemory-policy is noeviction or volatile-*, and that persistence (AOF or "
+                "RDB) is on"
+            ]
+        except redis.RedisError:
+            raise StoreUnavailable("the token store (Redis) cannot be reached") from None
+        if policy.startswith("allkeys-"):
+            raise ConfigurationError(
+                f"Redis's maxmemory-policy is {policy}: under memory pressure it may evict the "
+                "revoked organisation-key refs (they have no TTL), and a leaked key would be "
+                "served again. Set maxmemory-policy to noeviction (or a volatile-* policy) "
+                "for the token store's Redis"
+            )
+        warnings = []
+        if not policy:
+            warnings.append("Redis did not report its maxmemory-policy; it is unchecked")
+        if save.strip() == "" and appendonly != "yes":
+            warnings.append(
+                "Redis persists nothing (no RDB save points, appendonly no): after a Redis "
+                "restart, revoked key refs are known only to the replicas still running. "
+                "Turn on AOF (appendonly yes) or RDB snapshots"
+            )
+        return warnings
 
     def record_key_refs(self, *, known: Iterable[str] = (), revoked: Iterable[str] = ()) -> None:
         """Add refs to the shared sets, both in one transaction; never removes any."""

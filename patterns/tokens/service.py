@@ -39,8 +39,16 @@ class TokenStore(Protocol):
     def add(self, token_hash: str, record: TokenRecord, now: float) -> None: ...
 
     def consume(
-        self, token_hash: str, now: float, model: str | None, max_tokens: int | None
-    ) -> TokenRecord | Rejection: ...
+        self,
+        token_hash: str,
+        now: float,
+        model: str | None,
+        max_tokens: int | None,
+        current_ref: str | None = None,
+    ) -> TokenRecord | Rejection:
+        """Check and count one use atomically; "revoked" also when ``current_ref`` (the ref
+        the caller serves tokens it holds no key for with) is a revoked key ref."""
+        ...
 
     def get(self, token_id: str) -> TokenRecord | None: ...
 
@@ -60,7 +68,8 @@ class TokenService:
 
     ``ttl`` is in seconds and ``clock`` returns seconds since the epoch (inject a fake clock
     to fast-forward expiry). ``key_ref`` names the API key the proxy should use for the
-    tokens this service mints.
+    tokens this service mints (a :class:`~patterns.tokens.keyring.Keyring` keeps it on its
+    current key); redemption refuses every token while that ref is revoked.
     """
 
     def __init__(
@@ -123,7 +132,9 @@ class TokenService:
         value = token.reveal() if isinstance(token, ApiKey) else token
         if not isinstance(value, str) or not TOKEN_RE.match(value):
             raise _rejected("unknown")  # not even shaped like a token: no store round trip
-        result = self.store.consume(hash_token(value), self.clock(), model, max_tokens)
+        result = self.store.consume(
+            hash_token(value), self.clock(), model, max_tokens, self.key_ref
+        )
         if isinstance(result, str):
             raise _rejected(result)
         return Grant.from_record(result)
