@@ -85,7 +85,7 @@ def org_key_leaked(
     keyring: Keyring,
     new_key: ApiKey,
     *,
-    leaked: str | None = None,
+    leaked: str,
     audit: AuditLog | None = None,
     actor: str = "incident-response",
 ) -> IncidentReport:
@@ -93,12 +93,7 @@ def org_key_leaked(
     under an older version (they get 401 on their next request). ``leaked`` is the leaked
     key's fingerprint (``sha256:1a2b3c4d``): the response fails, rolling nothing over, if
     ``new_key`` is the leaked key, and is "contained" only once the leaked version is
-    revoked in this keyring (see :func:`leak_steps`).
-
-    Pass ``leaked``: without it nothing can check that the leaked key is the one replaced
-    (it will become required once notebook 07 passes it)."""
-    if leaked is None:
-        return _org_key_leaked_unchecked(keyring, new_key, audit=audit, actor=actor)
+    revoked in this keyring (see :func:`leak_steps`)."""
     leaked = normalise_fingerprint(leaked)
     report = IncidentReport("org-key-leaked", f"keyring {keyring.current_ref}")
     if ApiKey(new_key).fingerprint == leaked:
@@ -128,31 +123,4 @@ def org_key_leaked(
     report.subject = f"keyring now at {keyring.current_ref}"
     report.manual.append(CONSOLE)
     _audit(audit, actor, report, {"key_ref": keyring.current_ref, "leaked": leaked})
-    return report
-
-
-def _org_key_leaked_unchecked(
-    keyring: Keyring, new_key: ApiKey, *, audit: AuditLog | None, actor: str
-) -> IncidentReport:
-    """The response without a leaked fingerprint (transitional: see :func:`org_key_leaked`)."""
-    report = IncidentReport("org-key-leaked", f"keyring {keyring.current_ref}")
-    rollover = keyring.rollover(new_key, grace=0, revoke_previous=True)
-    outcome: Outcome = "done" if rollover.rolled_over else "nothing to do"
-    report.steps.append(
-        Step(
-            "roll over the organisation key",
-            outcome,
-            f"now {rollover.current_ref} ({rollover.current_fingerprint})",
-        )
-    )
-    report.steps.append(
-        Step(
-            "revoke tokens of older key versions",
-            "done" if rollover.revoked_refs else "nothing to do",
-            ", ".join(rollover.revoked_refs) or "none left",
-        )
-    )
-    report.subject = f"keyring now at {rollover.current_ref}"
-    report.manual.append(CONSOLE)
-    _audit(audit, actor, report, {"key_ref": rollover.current_ref})
     return report
