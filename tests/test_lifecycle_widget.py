@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 import pytest
@@ -52,3 +53,13 @@ def test_without_a_path_nothing_is_written(tmp_path: Path) -> None:
     view.export()
     assert "written" not in view.report.value
     assert "<pre># Key lifecycle checklist" in view.report.value
+
+
+def test_each_row_shows_the_item_and_how_to_meet_it_escaped() -> None:
+    view = ChecklistView()
+    rows = [child for child in view.view.children if hasattr(child, "children")]
+    assert len(rows) == len(ITEMS)
+    box, label = rows[0].children
+    assert box is view.boxes[ITEMS[0].id]
+    assert label.value.startswith(html.escape(ITEMS[0].text) + "<br><small>")  # escaped text
+    assert html.escape(ITEMS[0].how) in label.value

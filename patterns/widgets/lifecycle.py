@@ -42,15 +42,18 @@ class ChecklistView:
             rows.append(widgets.HTML(f"<b>{html.escape(phase.capitalize())}</b>"))
             for item in ITEMS:
                 if item.phase == phase:
+                    # The text goes in an HTML label beside the box: a Checkbox's own
+                    # description is cut with an ellipsis when it is longer than one line.
                     box = widgets.Checkbox(
-                        value=False,
-                        description=item.text,
-                        indent=False,
-                        layout=widgets.Layout(width="60em"),
+                        value=False, indent=False, layout=widgets.Layout(width="2em")
                     )
                     box.observe(self._update_progress, names="value")
                     self.boxes[item.id] = box
-                    rows.append(box)
+                    label = widgets.HTML(
+                        f"{html.escape(item.text)}<br><small>{html.escape(item.how)}</small>",
+                        layout=widgets.Layout(width="56em"),
+                    )
+                    rows.append(widgets.HBox([box, label]))
         self.progress = widgets.HTML()
         self.button = widgets.Button(description="Export as Markdown", icon="download")
         self.button.on_click(lambda _button: self._export())
