@@ -5,6 +5,7 @@ token proxy's keyring as a source, and `python -m patterns key-age`."""
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -83,11 +84,15 @@ def test_inventory_keeps_fingerprints_only(tmp_path: Path) -> None:
         inventory.tracked()
 
 
-def test_webhook_reminders_reach_a_local_receiver(receiver) -> None:
+def test_webhook_reminders_reach_a_local_receiver(
+    receiver, caplog: pytest.LogCaptureFixture
+) -> None:
     url, received = receiver
     received.clear()
     old = TrackedKey("org", "sha256:0000000a", NOW - 91 * DAY)
-    check_key_ages([old], now=NOW, notify=webhook_notifier(url))
+    with caplog.at_level(logging.DEBUG):  # httpx logs each request's URL at INFO
+        check_key_ages([old], now=NOW, notify=webhook_notifier(url))
+    assert url not in caplog.text
     assert len(received) == 1
     assert received[0]["reminder"]["name"] == "org"
     assert received[0]["reminder"]["overdue"] is True

@@ -105,13 +105,15 @@ def webhook_notifier(url: str, *, timeout: float = 5.0) -> Callable[[Reminder], 
     import httpx
 
     from patterns.kms.protocol import require_tls
+    from patterns.lifecycle.monitoring.hooks import hidden_request_logs
 
     require_tls(url, service="the webhook", exposes="the webhook's secret URL")
 
     def post(reminder: Reminder) -> None:
         payload = {"text": str(reminder), "reminder": asdict(reminder)}
         try:
-            response = httpx.post(url, json=payload, timeout=timeout)
+            with hidden_request_logs():  # httpx logs the full URL, secret included, at INFO
+                response = httpx.post(url, json=payload, timeout=timeout)
         except httpx.HTTPError as error:
             raise ConfigurationError(
                 f"the webhook could not be reached ({type(error).__name__})"

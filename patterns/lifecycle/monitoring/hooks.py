@@ -18,12 +18,13 @@ become an outage), and a hook that fails is counted and logged by type, never re
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Final, Protocol, runtime_checkable
@@ -44,6 +45,7 @@ __all__ = [
     "DispatchStats",
     "WebhookHook",
     "deliver",
+    "hidden_request_logs",
 ]
 
 log = logging.getLogger("patterns.lifecycle.monitoring")
@@ -63,6 +65,18 @@ def _install_httpx_filter() -> None:
     logger = logging.getLogger("httpx")
     if not any(isinstance(f, _HideWebhookRequests) for f in logger.filters):
         logger.addFilter(_HideWebhookRequests())
+
+
+@contextlib.contextmanager
+def hidden_request_logs() -> Iterator[None]:
+    """Drop httpx's request log lines in this thread while the block runs: use it around
+    any call to a URL that is itself a credential (webhooks)."""
+    _install_httpx_filter()
+    _quiet.active = True
+    try:
+        yield
+    finally:
+        _quiet.active = False
 
 
 _RETRIED_STATUSES: Final = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -135,12 +149,8 @@ class WebhookHook:
         return f"WebhookHook({self.target})"
 
     def __call__(self, alert: Alert) -> None:
-        _install_httpx_filter()
-        _quiet.active = True
-        try:
+        with hidden_request_logs():
             self._post(alert)
-        finally:
-            _quiet.active = False
 
     def _post(self, alert: Alert) -> None:
         problem = ""
