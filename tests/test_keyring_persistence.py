@@ -466,24 +466,30 @@ def test_config_refused_by_an_acl_is_a_warning_not_a_guess() -> None:
 def test_a_live_replica_writes_back_revocations_redis_evicted(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """Repro r6: under allkeys-random (refused at start by serve token-proxy, set here on
-    purpose) Redis evicts refs:revoked. A live replica notices on its next registry read and
-    writes back what it knows, so a replica started afterwards still refuses the leaked key."""
+    """Repro r6: Redis switched to allkeys-random while replicas run evicts refs:revoked. A
+    replica joining then is refused (the policy), and a live replica notices the loss on its
+    next registry read and writes back what it knows, so once the policy is fixed a replica
+    started with the leaked key is still refused."""
     import redis
 
     caplog.set_level(logging.ERROR, logger="patterns.tokens.keyring")
-    with _own_redis("--maxmemory-policy", "allkeys-random", "--maxmemory", "3mb") as url:
+    with _own_redis("--maxmemory", "3mb") as url:
         live = Keyring(OLD, registry=RedisTokenStore.from_url(url), refresh=0)
         live.rollover(NEW, grace=0, revoke_previous=True)
         revoked = "akp:tokens:refs:revoked"
         with redis.Redis.from_url(url) as client:
+            client.config_set("maxmemory-policy", "allkeys-random")
             for i in range(100_000):
                 if not client.exists(revoked):
                     break
                 client.set(f"akp:tokens:t:filler{i}", "x" * 512)
             assert not client.exists(revoked)  # evicted, as the reviewer showed
             client.delete(*client.keys("akp:tokens:t:filler*"))
-        assert live.get(R2) == NEW  # its next registry read notices the loss
-        assert "lost key refs" in caplog.text
+            with pytest.raises(ConfigurationError, match="allkeys-random"):
+                Keyring(OLD, registry=RedisTokenStore.from_url(url))  # no replica joins
+            assert live.get(R2) == NEW  # its next registry read notices the loss
+            assert "lost key refs" in caplog.text
+            assert client.exists(revoked)
+            client.config_set("maxmemory-policy", "noeviction")
         with pytest.raises(ConfigurationError, match="revoked after a leak"):
             Keyring(OLD, registry=RedisTokenStore.from_url(url))

@@ -335,7 +335,13 @@ class Keyring(Mapping[str, ApiKey]):
 
     # -- internals (lock held) ----------------------------------------------------------
     def _join_registry(self) -> None:
-        """Take the registry's state, refuse a revoked current key, publish this replica."""
+        """Refuse a registry that may lose revocations (``check_durability``: Redis under an
+        allkeys-* policy), take its state, refuse a revoked current key, publish."""
+        if self._reader is None:
+            return
+        check = getattr(self._reader.registry, "check_durability", None)
+        if callable(check):
+            check()  # raises ConfigurationError; its warnings are the caller's to show
         self._sync(force=True)
         current = self._versions[self._current]
         if current.revoked:
