@@ -331,3 +331,51 @@ def test_a_token_minted_while_sessions_are_still_alive_is_revoked_too() -> None:
     for token in (before, *minted_during):
         with pytest.raises(TokenRejected):
             service.redeem(token)
+
+
+def test_in_process_memory_stores_know_their_users() -> None:
+    """The memory stores answer user_known too: a mistyped user against an in-process BFF
+    is "not verified", a known user with nothing left is contained."""
+    from patterns.bff.stores import memory_stores
+    from patterns.lifecycle.incidents import NOT_DEPLOYED, bff_user_stores
+
+    stores = memory_stores(900, 28800)
+
+    async def seed() -> None:
+        await stores.keys.put("alice", KeyRecord("kms1.sealed-value", "sha256:0a0b0c0d"))
+        await stores.sessions.create("alice", 0.0)
+
+    asyncio.run(seed())
+    keys, sessions = bff_user_stores(stores)
+    typo = user_key_leaked("alcie", tokens=NOT_DEPLOYED, keys=keys, sessions=sessions)
+    assert not typo.ok
+    assert str(typo.steps[-1]).startswith("[failed] confirm the user is known: not verified")
+    first = user_key_leaked("alice", tokens=NOT_DEPLOYED, keys=keys, sessions=sessions)
+    again = user_key_leaked("alice", tokens=NOT_DEPLOYED, keys=keys, sessions=sessions)
+    assert first.ok
+    assert first.changed
+    assert again.ok
+    assert len(again.steps) == 3  # nothing left, and alice is known: no extra step
+
+
+def test_redis_knows_users_from_before_the_users_set(redis_url: str) -> None:
+    """A user with only a usage record (a BFF from before {ns}:users) is known; a BFF that
+    calls mark() at start-up is recognisable before its first user."""
+
+    async def scenario() -> None:
+        stores = redis_stores(redis_url, idle_timeout=900, absolute_timeout=28800)
+        sessions = stores.sessions
+        assert isinstance(sessions, RedisStores)
+        try:
+            with pytest.raises(ConfigurationError, match="no BFF data"):
+                await sessions.verify_location()
+            await sessions.mark()
+            await sessions.verify_location()
+            assert not await sessions.user_known("carol")
+            await stores.usage.add("carol", 1, 10, 5)
+            assert await sessions.user_known("carol")
+        finally:
+            assert stores.close is not None
+            await stores.close()  # type: ignore[misc]
+
+    asyncio.run(scenario())

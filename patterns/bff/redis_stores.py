@@ -294,6 +294,12 @@ class RedisStores:
         return f"Redis {place} db {options.get('db', 0)}, namespace {self._ns!r}"
 
     @_fail_closed
+    async def mark(self) -> None:
+        """Write the marker now (idempotent). Sign-in, requests and stored keys write it
+        too; a BFF that calls this at start-up is recognisable before its first user."""
+        await self._redis.set(self._meta, MARKER, nx=True)
+
+    @_fail_closed
     async def verify_location(self) -> None:
         """Raise :class:`ConfigurationError` unless the BFF's marker is here: a tool pointed
         at the wrong database or namespace must not report "nothing to do"."""
