@@ -158,7 +158,8 @@ class Keyring(Mapping[str, ApiKey]):
             if not mine:
                 return default
             # A ref not seen before is looked up at once; otherwise the view may be
-            # `refresh` seconds old (the store's atomic check covers the token's own ref).
+            # `refresh` seconds old: the store's atomic check covers the token's own ref and
+            # this replica's current one, the only keys a token is forwarded with.
             seen = key in self._foreign or key in self._legacy or key in self._revoked_elsewhere
             self._sync(force=version is None and not seen, back_off=True)
             if self._versions[self._current].revoked:

@@ -23,7 +23,8 @@ Revoked refs must never disappear, and two Redis settings decide that (review fi
   (Redis's default: a full Redis refuses writes, and the proxy refuses requests) or a
   ``volatile-*`` policy (only keys with a TTL are evicted: token records, which fails
   closed). An ``allkeys-*`` policy may evict ``refs:revoked`` and bring a leaked key back;
-  :meth:`RedisTokenStore.check_durability` refuses it, and ``serve token-proxy`` exits 2.
+  :meth:`RedisTokenStore.check_durability` refuses it: a keyring will not join such a store
+  and ``serve token-proxy`` exits 2.
 * **persistence**: a Redis restarted without RDB snapshots or AOF forgets the sets. Live
   replicas write back the refs they know on their next registry read (the keyring notices
   the loss); a replica started later does not know them. ``check_durability`` warns.
