@@ -1,0 +1,167 @@
+"""LimitsRateLimiter: the BFF's limits on the ``limits`` library, in memory and on a real
+redis-server. The library reads the wall clock, so windows here are one real second long."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import pytest
+import redis
+import redis.asyncio
+
+from patterns.bff.ratelimit import LimitsRateLimiter, window_of
+from patterns.bff.settings import RateLimit
+from patterns.bff.stores import Decision
+from patterns.errors import StoreUnavailable
+from patterns.serving import free_port
+
+T = TypeVar("T")
+ONE_SECOND = RateLimit(per_minute=180, burst=3)  # 3 in any 1 s window
+
+
+def run(scenario: Callable[[], Awaitable[T]]) -> T:
+    async def main() -> T:
+        return await scenario()
+
+    return asyncio.run(main())
+
+
+async def hits(limiter: LimitsRateLimiter, key: str, limit: RateLimit, n: int) -> list[Decision]:
+    return [await limiter.hit(key, limit, 0.0) for _ in range(n)]
+
+
+@pytest.mark.parametrize(
+    ("limit", "amount", "seconds"),
+    [
+        (RateLimit(30, 10), 10, 20),  # the default message limit: 10 in any 20 s
+        (RateLimit(10, 5), 5, 30),
+        (RateLimit(7, 5), 5, 43),  # 42.9 s rounded up: never faster than 7 a minute
+        (RateLimit(6000, 10), 10, 1),  # under a second: one-second window, 10 a second
+        (RateLimit(1, 2), 2, 120),
+    ],
+)
+def test_a_rate_limit_maps_to_a_moving_window(limit: RateLimit, amount: int, seconds: int) -> None:
+    item = window_of(limit)
+    assert (item.amount, item.get_expiry()) == (amount, seconds)
+    assert item.amount * 60 / item.get_expiry() <= limit.per_minute  # long-run rate kept
+
+
+def test_memory_allows_a_burst_then_refuses_until_the_window_moves() -> None:
+    limiter = LimitsRateLimiter()
+
+    async def scenario() -> tuple[list[Decision], Decision, Decision]:
+        first = await hits(limiter, "messages:alice", ONE_SECOND, 4)
+        other = await limiter.hit("messages:bob", ONE_SECOND, 0.0)  # limits are per key
+        assert other.allowed
+        await asyncio.sleep(1.05)
+        after = await limiter.hit("messages:alice", ONE_SECOND, 0.0)
+        return first, other, after
+
+    first, _, after = run(scenario)
+    assert [d.allowed for d in first] == [True, True, True, False]
+    assert [d.remaining for d in first[:3]] == [2.0, 1.0, 0.0]
+    assert 0.5 < first[3].retry_after <= 1.0
+    assert after.allowed
+
+
+def test_now_is_ignored_a_fake_future_does_not_refill() -> None:
+    limiter = LimitsRateLimiter()
+
+    async def scenario() -> Decision:
+        for _ in range(3):
+            await limiter.hit("k", ONE_SECOND, 0.0)
+        return await limiter.hit("k", ONE_SECOND, 10**9)
+
+    assert not run(scenario).allowed
+
+
+def test_cost_is_passed_through_and_a_cost_above_burst_never_fits() -> None:
+    limiter = LimitsRateLimiter()
+
+    async def scenario() -> list[Decision]:
+        return [
+            await limiter.hit("k", ONE_SECOND, 0.0, cost=2),
+            await limiter.hit("k", ONE_SECOND, 0.0, cost=2),  # 1 left: refused
+            await limiter.hit("k", ONE_SECOND, 0.0, cost=0.5),  # rounded up to one hit
+            await limiter.hit("big", ONE_SECOND, 0.0, cost=4),
+        ]
+
+    two, refused, half, big = run(scenario)
+    assert two.allowed
+    assert two.remaining == 1.0
+    assert not refused.allowed
+    assert refused.retry_after > 0
+    assert half.allowed
+    assert half.remaining == 0.0
+    assert not big.allowed
+    assert big.retry_after == 1.0
+    with pytest.raises(ValueError, match="positive"):
+        run(lambda: LimitsRateLimiter().hit("k", ONE_SECOND, 0.0, cost=0))
+
+
+def test_two_limiters_on_one_redis_share_the_count(redis_url: str) -> None:
+    async def scenario() -> tuple[list[bool], Decision, Decision]:
+        clients = [redis.asyncio.Redis.from_url(redis_url) for _ in range(2)]
+        try:
+            first, second = (LimitsRateLimiter.on_redis(c, "bff:rl") for c in clients)
+            seen = [
+                (await (first if i % 2 else second).hit("messages:alice", ONE_SECOND, 0.0)).allowed
+                for i in range(4)
+            ]
+            refused = await first.hit("messages:alice", ONE_SECOND, 0.0)
+            await asyncio.sleep(1.05)
+            return seen, refused, await second.hit("messages:alice", ONE_SECOND, 0.0)
+        finally:
+            for client in clients:
+                await client.aclose()
+
+    seen, refused, after = run(scenario)
+    assert seen == [True, True, True, False]
+    assert not refused.allowed
+    assert 0 < refused.retry_after <= 1.0
+    assert after.allowed
+    keys = redis.Redis.from_url(redis_url, decode_responses=True).keys("*")
+    assert keys == ["bff:rl:limits/messages:alice/3/1/second"]
+
+
+def test_redis_keys_expire_with_the_window(redis_url: str) -> None:
+    async def scenario() -> None:
+        client = redis.asyncio.Redis.from_url(redis_url)
+        try:
+            await LimitsRateLimiter.on_redis(client, "ns:rl").hit("k", RateLimit(30, 10), 0.0)
+        finally:
+            await client.aclose()
+
+    run(scenario)
+    ttl = redis.Redis.from_url(redis_url).ttl("ns:rl:limits/k/10/20/second")
+    assert 0 < ttl <= 20
+
+
+def test_redis_down_fails_closed_without_naming_the_url() -> None:
+    url = f"redis://:hunter2-CANARY@127.0.0.1:{free_port()}/0"
+
+    async def scenario() -> None:
+        client = redis.asyncio.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
+        try:
+            await LimitsRateLimiter.on_redis(client, "bff:rl").hit("k", ONE_SECOND, 0.0)
+        finally:
+            await client.aclose()
+
+    started = time.perf_counter()
+    with pytest.raises(StoreUnavailable) as caught:
+        run(scenario)
+    assert time.perf_counter() - started < 5
+    message = str(caught.value)
+    assert "unavailable" in message
+    assert "ConnectionError" in message
+    assert "hunter2" not in message
+    assert "127.0.0.1" not in message
+    assert caught.value.__cause__ is None
+    assert caught.value.__suppress_context__
+
+
+def test_repr_names_the_strategy_and_store() -> None:
+    assert repr(LimitsRateLimiter()) == "LimitsRateLimiter(moving window, memory)"
