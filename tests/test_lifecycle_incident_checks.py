@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import anthropic
 import httpx
@@ -379,3 +380,30 @@ def test_redis_knows_users_from_before_the_users_set(redis_url: str) -> None:
             await stores.close()  # type: ignore[misc]
 
     asyncio.run(scenario())
+
+
+def test_scan_sessions_ends_a_session_the_index_never_saw(
+    redis_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """F4's remaining window: a session written before the index that made no request
+    since. The index cannot see it; --scan-sessions finds it by scanning session keys."""
+    from patterns.bff.stores import hash_session_id, new_session_id
+
+    raw = redis.Redis.from_url(redis_url, decode_responses=True)
+    now = time.time()
+    old = [new_session_id() for _ in range(3)]
+    for owner, session_id in zip(("alice", "alice", "bob"), old, strict=True):
+        fields: Any = {"user": owner, "csrf": "c", "created": repr(now), "seen": repr(now)}
+        raw.hset(f"bff:s:{hash_session_id(session_id)}", mapping=fields)
+        raw.pexpire(f"bff:s:{hash_session_id(session_id)}", 900_000)
+    _seed(redis_url, "bff")  # an upgraded BFF: marker, alice's key and one indexed session
+    command = ["incident", "user-key-leaked", "alice", "--no-token-proxy"]
+    command += ["--bff-redis", redis_url]
+    assert main(command) == 0
+    assert "[done] end sessions: 1 session(s)" in capsys.readouterr().out  # the indexed one
+    assert raw.exists(f"bff:s:{hash_session_id(old[0])}")  # what the index cannot see
+    assert main([*command, "--scan-sessions"]) == 0
+    assert "[done] end sessions: 2 session(s)" in capsys.readouterr().out
+    assert not raw.exists(f"bff:s:{hash_session_id(old[0])}")
+    assert not raw.exists(f"bff:s:{hash_session_id(old[1])}")
+    assert raw.exists(f"bff:s:{hash_session_id(old[2])}")  # bob's stays

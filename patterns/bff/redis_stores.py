@@ -194,6 +194,18 @@ def _fail_closed(
     return guarded
 
 
+async def _chunks(keys: Any, size: int = 500) -> Any:
+    """Group an async iterator of keys into lists of at most ``size``."""
+    chunk: list[Any] = []
+    async for key in keys:
+        chunk.append(key)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -275,6 +287,28 @@ class RedisStores:
     async def end_user_sessions(self, username: str) -> int:
         ended = await self._end_user(keys=[self._user_sessions + username], args=[self._sessions])
         return int(ended)
+
+    @_fail_closed
+    async def end_unindexed_sessions(self, username: str, *, batch: int = 1000) -> int:
+        """Delete ``username``'s sessions that are not in the index, found by scanning every
+        session key: those created before the index existed, or by a replica not yet
+        upgraded, that made no request since. Costs a pass over all sessions (SCAN, in
+        batches; a session deleted by another client in between is simply not counted), so
+        incident response runs it only when asked (``--scan-sessions``)."""
+        ended = 0
+        async for chunk in _chunks(self._redis.scan_iter(match=self._sessions + "*", count=batch)):
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for key in chunk:
+                    pipe.hget(key, "user")
+                owners = await pipe.execute()
+            mine = [
+                key
+                for key, owner in zip(chunk, owners, strict=True)
+                if owner is not None and _text(owner) == username
+            ]
+            if mine:
+                ended += int(await self._redis.delete(*mine))
+        return ended
 
     @_fail_closed
     async def user_sessions(self, username: str) -> int:

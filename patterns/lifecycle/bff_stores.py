@@ -121,15 +121,30 @@ class AsyncSessionStoreSessions:
     (memory or Redis): every session of the user is deleted at once, so each of their
     cookies gets 401 from then on."""
 
-    def __init__(self, store: _AsyncSessionEnder, *, portal: BlockingPortal | None = None) -> None:
+    def __init__(
+        self,
+        store: _AsyncSessionEnder,
+        *,
+        portal: BlockingPortal | None = None,
+        scan_unindexed: bool = False,
+    ) -> None:
         self.store = store
         self.portal = portal
+        self.scan_unindexed = scan_unindexed
 
     def end_user_sessions(self, user_id: str) -> int:
-        return run_coroutine(
-            lambda: _verified(self.store, lambda: self.store.end_user_sessions(user_id)),
-            self.portal,
-        )
+        """End the user's indexed sessions; with ``scan_unindexed``, then also those a scan
+        of every session finds outside the index (see the Redis store's
+        ``end_unindexed_sessions``; a store without it has no such sessions)."""
+
+        async def end() -> int:
+            ended = await self.store.end_user_sessions(user_id)
+            sweep = getattr(self.store, "end_unindexed_sessions", None)
+            if self.scan_unindexed and sweep is not None:
+                ended += int(await sweep(user_id))
+            return ended
+
+        return run_coroutine(lambda: _verified(self.store, end), self.portal)
 
     def user_known(self, user_id: str) -> bool | None:
         """True if ``user_id`` ever signed in here; None if the store cannot say."""
@@ -137,7 +152,7 @@ class AsyncSessionStoreSessions:
 
 
 def bff_user_stores(
-    stores: Stores, *, portal: BlockingPortal | None = None
+    stores: Stores, *, portal: BlockingPortal | None = None, scan_unindexed: bool = False
 ) -> tuple[AsyncKeyStoreKeys, AsyncSessionStoreSessions]:
     """The ``keys=`` and ``sessions=`` of
     :func:`~patterns.lifecycle.incidents.user_key_leaked` for a BFF's stores.
@@ -145,7 +160,8 @@ def bff_user_stores(
     For a BFF running in this process with memory stores, pass ``bff_of(app).stores``. For
     Redis, build the stores for the response itself (``redis_stores(url)``, same namespace)
     and pass a portal: the app's own Redis client belongs to the server's event loop.
+    ``scan_unindexed`` also ends sessions outside the per-user index (from before it).
     """
     return AsyncKeyStoreKeys(stores.keys, portal=portal), AsyncSessionStoreSessions(
-        stores.sessions, portal=portal
+        stores.sessions, portal=portal, scan_unindexed=scan_unindexed
     )

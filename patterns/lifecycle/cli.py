@@ -231,7 +231,9 @@ def _user_key_leaked(args: argparse.Namespace) -> int:
     )
     with start_blocking_portal() as portal:
         try:
-            keys, sessions = bff_user_stores(stores, portal=portal)
+            keys, sessions = bff_user_stores(
+                stores, portal=portal, scan_unindexed=args.scan_sessions
+            )
             report = user_key_leaked(
                 args.user,
                 tokens=tokens,
@@ -307,6 +309,13 @@ def _add_incident(commands: argparse._SubParsersAction[Any]) -> None:
     )
     user.add_argument(
         "--bff-namespace", default="bff", help="the BFF's Redis key namespace (default bff)"
+    )
+    user.add_argument(
+        "--scan-sessions",
+        action="store_true",
+        help="also scan every session key for the user's sessions outside the per-user index "
+        "(created before the index, or by a replica not yet upgraded): one pass over all "
+        "sessions",
     )
     org = scenarios.add_parser(
         "org-key-leaked",
