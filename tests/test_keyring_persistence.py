@@ -372,6 +372,16 @@ def test_attach_binds_the_service_store_as_the_registry(store: Store) -> None:
         Keyring(OLD, registry=store)  # another replica on the same store
 
 
+def test_attach_is_idempotent(store: Store) -> None:
+    keyring = Keyring(OLD, clock=FakeClock(0))
+    service = TokenService(store)
+    keyring.attach(service)
+    keyring.attach(service)
+    keyring.rollover(NEW)
+    assert service.key_ref == R2
+    assert store.key_refs().known == {R1, R2}
+
+
 def test_attach_refuses_a_registry_that_is_not_the_service_store() -> None:
     keyring = Keyring(OLD, registry=MemoryTokenStore())
     with pytest.raises(ConfigurationError, match="different store"):

@@ -248,7 +248,8 @@ class Keyring(Mapping[str, ApiKey]):
                         "the keyring records key refs in a different store than the token "
                         "service redeems from; pass the service's store as registry="
                     )
-            self._services.append(service)
+            if service not in self._services:  # idempotent: create_app may attach again
+                self._services.append(service)
             service.key_ref = self._current
 
     # -- changes ------------------------------------------------------------------------
