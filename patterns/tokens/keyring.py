@@ -97,14 +97,16 @@ class Keyring(Mapping[str, ApiKey]):
     ``clock`` returns seconds since the epoch (inject a fake one to fast-forward the grace
     period). ``source`` re-reads the key from where the operator keeps it (a file, a
     secrets manager) for :meth:`reload`. ``registry`` is where replicas share known and
-    revoked refs (pass the token store; without one, this keyring knows only its own
-    versions and refuses every other ref). ``refresh`` bounds how stale this replica's view
-    of the registry may be, in seconds; after a failed registry read, requests that need one
-    are refused at once for ``retry_after`` seconds instead of each waiting on the store
-    (rollovers always try). ``legacy_refs`` are refs that tokens minted before
-    the keyring existed carry (a :class:`TokenService` mints ``"default"`` unless
-    attached): they are served with the current key, so an upgrade breaks no live token.
-    Thread-safe. Raises :class:`ConfigurationError` if ``key`` was revoked after a leak.
+    revoked refs (the token store; without one, :meth:`attach` binds the service's store,
+    and until then this keyring knows only its own versions and refuses every other ref).
+    ``refresh`` bounds how stale this replica's view of the registry may be, in seconds;
+    after a failed registry read, requests that need one are refused at once for
+    ``retry_after`` seconds instead of each waiting on the store (rollovers always try).
+    ``legacy_refs`` are refs that tokens minted before the keyring existed carry (a
+    :class:`TokenService` mints ``"default"`` unless attached): they are served with the
+    current key, so an upgrade breaks no live token.
+    Thread-safe. Raises :class:`ConfigurationError` if ``key`` was revoked after a leak, or
+    if the registry may lose revocations (Redis under an ``allkeys-*`` eviction policy).
     """
 
     def __init__(
