@@ -410,10 +410,10 @@ def test_a_slow_registry_read_does_not_stall_the_event_loop(upstream: Background
                 f"{proxy.url}/v1/messages",
                 json={"model": MODEL, "max_tokens": 8, "messages": []},
                 headers={"x-api-key": "not-a-token"},
-                timeout=5,
+                timeout=8,
             )
             assert answer.status_code == 401
-            assert time.monotonic() - started < 2.0
+            assert time.monotonic() - started < 5.0  # the held read lasts up to 10 s
         finally:
             registry.hold = False
             registry.release.set()
