@@ -1,24 +1,25 @@
 """The BFF's stores in Redis, so several BFF processes serve one user.
 
-Each operation is one round trip; the ones that read and write (session touch, rate-limit
-hit) are Lua scripts, so two replicas cannot interleave between the read and the write. The
+Each operation is one round trip; the ones that read and write (session touch, sign-in) are
+Lua scripts, so two replicas cannot interleave between the read and the write. The
 caller's clock travels as an argument (as in :mod:`patterns.tokens.redis_store`), so a fake
 clock behaves the same here as in memory, and Redis TTLs drop what has expired.
 
-Rate limiting is a token bucket written here, not taken from a library: the ``limits``
-package (the usual choice, with memory and Redis back ends) is not a dependency of this
-project, and the bucket is 12 lines of Lua. Every Redis error becomes
+Rate limiting is the ``limits`` library's moving window
+(:class:`~patterns.bff.ratelimit.LimitsRateLimiter` on ``limits.aio.storage.RedisStorage``,
+sharing this connection pool; its keys are ``{ns}:rl:limits/...``, its clock the wall clock).
+Every Redis error, here or in the library, becomes
 :class:`~patterns.errors.StoreUnavailable`, which the app answers with 503: nothing is
 served on a session or a limit that could not be checked.
 
 Keys: ``{ns}:s:{sha256(session id)}``, ``{ns}:su:{user}`` (a SET of that user's session
-hashes), ``{ns}:rl:{purpose}:{user}``, ``{ns}:k:{user}``, ``{ns}:u:{user}``, and two that
-tools read: ``{ns}:meta`` (a marker written at the first sign-in, request or stored key, so
-a tool pointed at the wrong database or namespace can tell "nothing here" from "not the
-BFF's data") and ``{ns}:users`` (a SET of every user who signed in or stored a key, so a
-tool can tell "nothing left for alice" from "no user alice"). The prefixes are
-:data:`SESSION_PREFIX` and friends below: tools that work on a running BFF's Redis (the
-incident command) import them rather than spell them again.
+hashes), ``{ns}:rl:limits/{purpose}:{user}/...`` (the library's), ``{ns}:k:{user}``,
+``{ns}:u:{user}``, and two that tools read: ``{ns}:meta`` (a marker written at the first
+sign-in, request or stored key, so a tool pointed at the wrong database or namespace can
+tell "nothing here" from "not the BFF's data") and ``{ns}:users`` (a SET of every user
+who signed in or stored a key, so a tool can tell "nothing left for alice" from "no user
+alice"). The prefixes are :data:`SESSION_PREFIX` and friends below: tools that work on a
+running BFF's Redis (the incident command) import them rather than spell them again.
 
 The per-user index stays bounded: logout and expiry remove members, its expiry is pushed to
 the absolute timeout at each sign-in (no session outlives that), and a user holds at most
@@ -42,10 +43,9 @@ from collections.abc import Callable, Coroutine
 from functools import wraps
 from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeVar
 
-from patterns.bff.settings import RateLimit
+from patterns.bff.ratelimit import LimitsRateLimiter
 from patterns.bff.stores import (
     DEFAULT_MAX_SESSIONS_PER_USER,
-    Decision,
     KeyRecord,
     Session,
     Stores,
@@ -162,19 +162,6 @@ redis.call('DEL', KEYS[1])
 return ended
 """
 
-_BUCKET: Final = """
-local burst, rate = tonumber(ARGV[1]), tonumber(ARGV[2])
-local now, cost = tonumber(ARGV[3]), tonumber(ARGV[4])
-local s = redis.call('HMGET', KEYS[1], 'level', 'at')
-local level, at = tonumber(s[1]) or burst, tonumber(s[2]) or now
-level = math.min(burst, level + math.max(0, now - at) * rate)
-local allowed, wait = 0, 0
-if level >= cost then level = level - cost; allowed = 1 else wait = (cost - level) / rate end
-redis.call('HSET', KEYS[1], 'level', tostring(level), 'at', ARGV[3])
-redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
-return {allowed, tostring(wait), tostring(level)}
-"""
-
 
 def _fail_closed(
     method: Callable[P, Coroutine[Any, Any, T]],
@@ -233,7 +220,6 @@ class RedisStores:
         self._users = f"{namespace}:{USERS_KEY}"
         self._create = client.register_script(_CREATE)
         self._touch = client.register_script(_TOUCH)
-        self._bucket = client.register_script(_BUCKET)
         self._delete = client.register_script(_DELETE)
         self._end_user = client.register_script(_END_USER)
         self._sessions = f"{namespace}:{SESSION_PREFIX}"
@@ -358,15 +344,6 @@ class RedisStores:
             member, found = await pipe.execute()
         return bool(member) or bool(found)
 
-    # -- rate limits ---------------------------------------------------------------------
-    @_fail_closed
-    async def hit(self, key: str, limit: RateLimit, now: float, cost: float = 1.0) -> Decision:
-        allowed, wait, level = await self._bucket(
-            keys=[f"{self._ns}:{LIMIT_PREFIX}{key}"],
-            args=[limit.burst, repr(limit.per_second), repr(now), repr(cost)],
-        )
-        return Decision(bool(int(allowed)), float(_text(wait)), float(_text(level)))
-
 
 class _RedisKeys:
     def __init__(self, stores: RedisStores) -> None:
@@ -487,7 +464,7 @@ def redis_stores(
     )
     return Stores(
         sessions=stores,
-        limiter=stores,
+        limiter=LimitsRateLimiter.on_redis(client, f"{namespace}:{LIMIT_PREFIX.rstrip(':')}"),
         keys=_RedisKeys(stores),
         usage=_RedisUsage(stores),
         close=client.aclose,

@@ -9,7 +9,8 @@
   (:meth:`SessionStore.end_user_sessions`); it shrinks with logout, expiry and purges, and a
   user holds at most :data:`DEFAULT_MAX_SESSIONS_PER_USER` sessions (the oldest is ended at
   the next sign-in beyond it), so one user cannot grow it without bound.
-- rate limits: token buckets, one per (purpose, user).
+- rate limits: the ``limits`` library's moving window, one per (purpose, user), through
+  :class:`patterns.bff.ratelimit.LimitsRateLimiter` (memory here, Redis there).
 - keys: the user's *sealed* API key (:func:`patterns.kms.seal`) and its fingerprint.
 - usage: requests and input/output tokens per user.
 
@@ -34,7 +35,6 @@ __all__ = [
     "KeyRecord",
     "KeyStore",
     "MemoryKeyStore",
-    "MemoryRateLimiter",
     "MemorySessionStore",
     "MemoryUsageStore",
     "RateLimiter",
@@ -276,34 +276,6 @@ class MemorySessionStore:
                 self._drop_locked(digest)
 
 
-class MemoryRateLimiter:
-    """Token buckets in a dict; the arithmetic is the same as the Redis script's."""
-
-    _PURGE_EVERY: Final = 1024  # hits between sweeps of full, idle buckets
-
-    def __init__(self) -> None:
-        self._buckets: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
-        self._hits = 0
-
-    async def hit(self, key: str, limit: RateLimit, now: float, cost: float = 1.0) -> Decision:
-        with self._lock:
-            self._hits += 1
-            if self._hits % self._PURGE_EVERY == 0:
-                # A bucket idle for an hour has refilled under any limit this app uses; dropping
-                # it changes nothing, and keeps one-off keys (IPs, usernames) from piling up.
-                self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < 3600}
-            level, at = self._buckets.get(key, (float(limit.burst), now))
-            level = min(float(limit.burst), level + max(0.0, now - at) * limit.per_second)
-            if level >= cost:
-                level -= cost
-                decision = Decision(True, 0.0, level)
-            else:
-                decision = Decision(False, (cost - level) / limit.per_second, level)
-            self._buckets[key] = (level, now)
-            return decision
-
-
 class MemoryKeyStore:
     def __init__(self) -> None:
         self._records: dict[str, KeyRecord] = {}
@@ -375,11 +347,13 @@ def memory_stores(
     max_sessions_per_user: int = DEFAULT_MAX_SESSIONS_PER_USER,
 ) -> Stores:
     """All four stores in this process (the default: nothing to install)."""
+    from patterns.bff.ratelimit import LimitsRateLimiter  # it imports Decision from here
+
     return Stores(
         sessions=MemorySessionStore(
             idle_timeout, absolute_timeout, max_sessions_per_user=max_sessions_per_user
         ),
-        limiter=MemoryRateLimiter(),
+        limiter=LimitsRateLimiter(),
         keys=MemoryKeyStore(),
         usage=MemoryUsageStore(),
     )
