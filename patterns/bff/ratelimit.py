@@ -20,10 +20,12 @@ window (``retry_after`` up to the whole window, 20 s by default, where the bucke
 and then the calls come back at the pace they were spent. Both allow ``burst`` at once and
 ``per_minute`` in the long run; the window never lets more through in any window-long span.
 
-``retry_after`` comes from the library's window stats (when the oldest call in the window
-leaves it); for a ``cost`` above one it is a lower bound (a client asked to wait and refused
-again is told the rest). ``cost`` is passed through, rounded up to a whole number of hits;
-a cost above ``burst`` is never allowed.
+``retry_after`` and ``remaining`` come from the library's window stats, read only for a
+refusal: an allowed call costs one Redis round trip (the stats would double it, and no
+caller reads ``remaining``), so it reports ``remaining`` as :data:`NOT_COUNTED`.
+``retry_after`` is when the oldest call in the window leaves it; for a ``cost`` above one it
+is a lower bound (a client asked to wait and refused again is told the rest). ``cost`` is
+passed through, rounded up to a whole number of hits; a cost above ``burst`` never fits.
 
 The clock is not injectable: the library reads ``time.time()`` itself (in this process for
 memory, in each BFF process for the timestamps it sends to Redis, so replicas need NTP, as
@@ -53,10 +55,13 @@ from patterns.errors import StoreUnavailable
 if TYPE_CHECKING:
     import redis.asyncio
 
-__all__ = ["LIMITS_NAMESPACE", "LimitsRateLimiter", "window_of"]
+__all__ = ["LIMITS_NAMESPACE", "NOT_COUNTED", "LimitsRateLimiter", "window_of"]
 
 #: The first part of every key the library writes (``limits/{key}/{burst}/{seconds}/second``).
 LIMITS_NAMESPACE: Final = "limits"
+
+#: ``Decision.remaining`` of an allowed call: not counted (negative, so never mistaken for room).
+NOT_COUNTED: Final = -1.0
 
 T = TypeVar("T")
 
@@ -112,9 +117,9 @@ class LimitsRateLimiter:
         hits = math.ceil(cost)
         item = window_of(limit)
         allowed = await self._guard(lambda: self._strategy.hit(item, key, cost=hits))
+        if allowed:  # one round trip on the hot path: the stats cost a second one
+            return Decision(True, 0.0, NOT_COUNTED)
         stats = await self._guard(lambda: self._strategy.get_window_stats(item, key))
-        if allowed:
-            return Decision(True, 0.0, float(max(0, stats.remaining)))
         if hits > limit.burst:
             wait = float(item.get_expiry())  # never fits: say a whole window
         else:

@@ -100,7 +100,8 @@ class SessionStore(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """A rate-limit answer: allowed or not, and when to try again."""
+    """A rate-limit answer: allowed or not, when to try again, and how many calls are left
+    (negative when the limiter did not count them: see ``patterns.bff.ratelimit``)."""
 
     allowed: bool
     retry_after: float
