@@ -163,7 +163,7 @@ def _start_bff_process(
     command = [sys.executable, "-m", "patterns", "serve", "bff", "--port", "0"]
     command += ["--upstream", upstream_url, "--redis", redis_url, "--kms-file", str(key_file)]
     command += ["--user", f"alice:{PASSWORD}"]
-    # A burst of 10 refilled at 1 a minute: no refill to speak of while the test runs.
+    # 10 calls in any 600 s (a moving window, the limits library): none come back mid-test.
     command += ["--requests-per-minute", "1", "--burst", "10"]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
