@@ -4,19 +4,22 @@ redis-server. The library reads the wall clock, so windows here are one real sec
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+import httpx
 import pytest
 import redis
 import redis.asyncio
 
+from patterns.bff import Argon2Parameters, BffSettings, UserDirectory, create_app
 from patterns.bff.ratelimit import NOT_COUNTED, LimitsRateLimiter, window_of
 from patterns.bff.settings import RateLimit
-from patterns.bff.stores import Decision
+from patterns.bff.stores import Decision, memory_stores
 from patterns.errors import StoreUnavailable
-from patterns.serving import free_port
+from patterns.serving import BackgroundServer, free_port
 
 T = TypeVar("T")
 ONE_SECOND = RateLimit(per_minute=180, burst=3)  # 3 in any 1 s window
@@ -166,3 +169,29 @@ def test_redis_down_fails_closed_without_naming_the_url() -> None:
 
 def test_repr_names_the_strategy_and_store() -> None:
     assert repr(LimitsRateLimiter()) == "LimitsRateLimiter(moving window, memory)"
+
+
+def test_a_bff_whose_limiter_redis_is_down_answers_503_and_logs_no_url(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    url = f"redis://:hunter2-CANARY@127.0.0.1:{free_port()}/0"
+    client = redis.asyncio.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
+    memory = memory_stores(60, 600)
+    stores = dataclasses.replace(memory, limiter=LimitsRateLimiter.on_redis(client, "bff:rl"))
+    users = UserDirectory(Argon2Parameters(memory_kib=8 * 1024, iterations=1))
+    users.add("alice", "alice's long password")
+    settings = BffSettings(upstream_url=f"http://127.0.0.1:{free_port()}")
+    with BackgroundServer(create_app(settings, users=users, stores=stores)) as server:
+        login = httpx.post(
+            f"{server.url}/auth/login",
+            json={"username": "alice", "password": "alice's long password"},
+            headers={"origin": server.url},
+        )
+    assert login.status_code == 503
+    assert login.json()["error"]["type"] == "api_error"
+    assert login.headers["retry-after"] == "5"
+    assert "set-cookie" not in login.headers
+    assert "hunter2" not in login.text
+    logged = capfd.readouterr().err  # the server's log lines (uvicorn's configuration)
+    assert "rate-limit store (redis) is unavailable (ConnectionError)" in logged
+    assert "hunter2" not in logged
