@@ -419,3 +419,16 @@ def test_a_slow_registry_read_does_not_stall_the_event_loop(upstream: Background
             registry.release.set()
             waiting.join(timeout=10)
         assert outcome == ["ok"]
+
+
+def test_create_app_attaches_the_service_to_its_keyring(upstream) -> None:
+    """Code that forgets ``keyring.attach(service)`` still gets one registry: the proxy
+    attaches its service, so a leak response's revocation reaches the redemption step."""
+    keyring = Keyring(OLD)
+    store = MemoryTokenStore()
+    service = TokenService(store)
+    create_app(service, ProxySettings(upstream.url, keyring, ISSUER))
+    assert service.key_ref == keyring.current_ref
+    create_app(service, ProxySettings(upstream.url, keyring, ISSUER))  # attaching is idempotent
+    with pytest.raises(ConfigurationError):  # a second store would split the revocations
+        create_app(TokenService(MemoryTokenStore()), ProxySettings(upstream.url, keyring, ISSUER))

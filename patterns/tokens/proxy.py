@@ -194,6 +194,10 @@ def create_app(
     )
     app.state.service = service
     app.state.audit = trail
+    if isinstance(settings.api_keys, Keyring):
+        # Idempotent: the service mints under the keyring's current key, and the keyring
+        # shares the service's store as its registry, so revocations reach redemption.
+        settings.api_keys.attach(service)
 
     @app.exception_handler(UpstreamError)
     async def refused(request: Request, error: UpstreamError) -> Response:
