@@ -5,11 +5,14 @@ fail-closed behaviour, and a canary organisation key that never leaves the proxy
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import anthropic
 import httpx
@@ -252,14 +255,16 @@ def test_the_organisation_key_never_leaves_the_proxy(
     assert str(minted["token"]) not in caplog.text + captured.out + captured.err
 
 
-def _start_proxy_process(upstream_url: str, redis_url: str) -> tuple[subprocess.Popen[str], str]:
+def _start_proxy_process(
+    upstream_url: str, redis_url: str, *extra: str
+) -> tuple[subprocess.Popen[str], str]:
     env = {
         **os.environ,
         "ANTHROPIC_API_KEY": ORG_KEY.reveal(),
         "PATTERNS_TOKEN_ISSUER_SECRET": ISSUER.reveal(),
     }
     command = [sys.executable, "-m", "patterns", "serve", "token-proxy", "--port", "0"]
-    command += ["--upstream", upstream_url, "--redis", redis_url]
+    command += ["--upstream", upstream_url, "--redis", redis_url, *extra]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
     first = process.stdout.readline().strip()
@@ -399,3 +404,36 @@ def test_an_allowed_beta_is_forwarded(upstream: BackgroundServer, clock: Clock) 
             },
         )
         assert response.status_code == 200
+
+
+@pytest.mark.timeout(120)
+def test_a_proxy_process_writes_the_audit_log_monitor_reads(
+    upstream: BackgroundServer, redis_url: str, tmp_path: Path
+) -> None:
+    audit_log = tmp_path / "proxy-audit.jsonl"
+    process, url = _start_proxy_process(upstream.url, redis_url, "--audit-log", str(audit_log))
+    try:
+        minted = mint(url, max_uses=5)
+        client = anthropic.Anthropic(api_key=str(minted["token"]), base_url=url, max_retries=0)
+        client.messages.create(
+            model=MODEL, max_tokens=8, messages=[{"role": "user", "content": "x"}]
+        )
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    assert stat.S_IMODE(audit_log.stat().st_mode) == 0o600
+    text = audit_log.read_text()
+    assert ORG_KEY.reveal() not in text
+    assert str(minted["token"]) not in text
+    events = [json.loads(line) for line in text.splitlines()]
+    calls = [e for e in events if e.get("status") == 200 and e.get("model") == MODEL]
+    assert calls, events
+    monitor = subprocess.run(
+        [sys.executable, "-m", "patterns", "monitor", str(audit_log)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert monitor.returncode == 0, monitor.stderr
+    assert ORG_KEY.reveal() not in monitor.stdout + monitor.stderr

@@ -13,6 +13,7 @@ import argparse
 import os
 import sys
 
+from patterns.audit import AuditFile
 from patterns.errors import PatternError
 from patterns.keys import ApiKey, demo_key, key_from_environment
 from patterns.serving import run_in_foreground
@@ -54,6 +55,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--key-name", default="org", help="prefix of the key versions' refs (org-<fingerprint>)"
+    )
+    parser.add_argument(
+        "--audit-log",
+        metavar="PATH",
+        help="append the audit events (JSON lines, owner-readable) to this file: the input "
+        "of python -m patterns monitor",
     )
     parser.add_argument("--log-level", default="warning", choices=("debug", "info", "warning"))
 
@@ -98,11 +105,26 @@ def run(args: argparse.Namespace) -> int:
         f"forwarding to {args.upstream} with {key}",
         f"token store: {'Redis' if args.redis else 'memory (this process only)'}",
     ]
-    return run_in_foreground(
-        create_app(service, settings),
-        name="Temporary-token proxy",
-        host=args.host,
-        port=args.port,
-        banner=banner,
-        log_level=args.log_level,
-    )
+    app = create_app(service, settings)
+    audit_file = None
+    if args.audit_log:
+        try:
+            audit_file = AuditFile(args.audit_log)
+        except OSError as error:
+            message = f"cannot write {args.audit_log}: {error.strerror}"
+            print(f"serve token-proxy: {message}", file=sys.stderr)
+            return 2
+        app.state.audit.subscribe(audit_file)
+        banner.append(f"audit events: appended to {args.audit_log}")
+    try:
+        return run_in_foreground(
+            app,
+            name="Temporary-token proxy",
+            host=args.host,
+            port=args.port,
+            banner=banner,
+            log_level=args.log_level,
+        )
+    finally:
+        if audit_file is not None:
+            audit_file.close()
