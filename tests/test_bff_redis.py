@@ -18,6 +18,7 @@ import redis
 
 from patterns.bff import BffSettings, RateLimit, UserDirectory, create_app, redis_stores
 from patterns.bff.client import BffClient
+from patterns.bff.redis_stores import MARKER, META_KEY
 from patterns.bff.vault import KEY_NAME
 from patterns.keys import demo_key
 from patterns.kms import LocalKms
@@ -154,6 +155,18 @@ def test_redis_unreachable_fails_closed_with_503(
             assert response.status_code == 503, path
             assert response.headers["request-id"]
             assert "Traceback" not in response.text
+
+
+def test_a_bff_on_redis_marks_its_namespace_at_start_up(
+    upstream: BackgroundServer, users: UserDirectory, redis_url: str
+) -> None:
+    """Incident tools refuse a database or namespace without the marker; a BFF writes it
+    when it starts, so one that nobody has used yet is still recognised."""
+    settings = BffSettings(upstream_url=upstream.url)
+    stores = redis_stores(redis_url, idle_timeout=60, absolute_timeout=600, namespace="fresh")
+    assert redis.Redis.from_url(redis_url).get(f"fresh:{META_KEY}") is None
+    with BackgroundServer(create_app(settings, users=users, stores=stores)):
+        assert redis.Redis.from_url(redis_url).get(f"fresh:{META_KEY}") == MARKER.encode()
 
 
 def _start_bff_process(

@@ -251,6 +251,12 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         upstream = _upstream_for(settings, transport)
         bff.upstream = upstream
+        mark = getattr(stores.sessions, "mark", None)
+        if mark is not None:  # Redis: tools can recognise this BFF's data before its first user
+            try:
+                await mark()
+            except StoreUnavailable:  # requests fail closed (503) until Redis is back
+                log.warning("the session store is unreachable at start-up")
         try:
             yield
         finally:

@@ -33,7 +33,8 @@ def request_id(prefix: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class RateLimit:
-    """A token bucket: ``burst`` requests at once, refilled at ``per_minute`` per minute."""
+    """At most ``burst`` calls at once and ``per_minute`` a minute in the long run: a moving
+    window of ``burst`` calls per ``burst * 60 / per_minute`` s (see patterns.bff.ratelimit)."""
 
     per_minute: float
     burst: int
@@ -70,10 +71,11 @@ class BffSettings:
 
     ``allowed_origins`` lists origins besides the BFF's own (a browser's ``Origin`` must be
     one of them on every state-changing request). ``clock`` is wall-clock seconds: sessions
-    and rate limits are shared by processes through Redis, so a monotonic clock (which is
-    per machine) would not do. ``key_cache_seconds`` keeps an unsealed key in this process
-    for at most that long, keyed by the sealed value, so a deleted key is never used again
-    but a busy user does not cost a KMS call per message (0 turns the cache off).
+    are shared by processes through Redis, so a monotonic clock (which is per machine) would
+    not do; rate limits keep the limits library's own wall clock, not this one.
+    ``key_cache_seconds`` keeps an unsealed key in this process for at most that long, keyed
+    by the sealed value, so a deleted key is never used again but a busy user does not cost
+    a KMS call per message (0 turns the cache off).
     """
 
     upstream_url: str
