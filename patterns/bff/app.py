@@ -25,7 +25,8 @@ from patterns.bff import messages, routes
 from patterns.bff.context import Bff
 from patterns.bff.monitoring import AnomalyDetector, AuditTrail
 from patterns.bff.passwords import UserDirectory
-from patterns.bff.proxy import HttpxUpstream, Upstream, UpstreamPool
+from patterns.bff.pool import UpstreamPool
+from patterns.bff.proxy import HttpxUpstream, Upstream
 from patterns.bff.security import SECURITY_HEADERS, BodyLimit, SecurityHeaders
 from patterns.bff.settings import BffSettings
 from patterns.bff.stores import Stores, memory_stores
