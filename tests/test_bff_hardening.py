@@ -4,13 +4,18 @@ remote upstream must use TLS, and unexpected errors still carry the security hea
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import httpx
 import pytest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.types import Message, Receive, Scope, Send
 
 from patterns.bff import BffSettings, RateLimit, UserDirectory, create_app
 from patterns.bff.client import BffClient
+from patterns.bff.security import BodyLimit
 from patterns.errors import ConfigurationError
 from patterns.keys import demo_key
 from patterns.serving import BackgroundServer
@@ -198,3 +203,53 @@ def test_budget_holds_are_atomic_in_both_stores(
     results = asyncio.run(run())
     assert results[:10].count(True) == 3
     assert results[10:] == [False, True]
+
+
+def test_middleware_added_after_create_app_also_guards_the_messages_route() -> None:
+    """The messages route has a shortcut past FastAPI's router; middleware an engineer adds
+    (here a trusted-host check) must still see it, as it sees every other route."""
+    upstream = BackgroundServer(create_upstream(UpstreamSettings())).start()
+    try:
+        app = create_app(BffSettings(upstream_url=upstream.url))
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=["bff.example"])
+        with BackgroundServer(app) as server:
+            for path in ("/claude/messages", "/claude/v1/messages", "/auth/me"):
+                method = "GET" if path == "/auth/me" else "POST"
+                response = httpx.request(
+                    method, f"{server.url}{path}", headers={"host": "evil.example"}, json={}
+                )
+                assert response.status_code == 400, path
+                assert response.text == "Invalid host header"
+    finally:
+        upstream.stop()
+
+
+def test_a_mounted_bff_gives_messages_the_messages_body_limit() -> None:
+    """Under a mount point the full path stays in ``scope["path"]``; the body cap must go by
+    the path below the mount, or a mounted BFF refuses ordinary messages as too large."""
+    seen: list[int] = []
+
+    async def inner(scope: Scope, receive: Receive, send: Send) -> None:
+        message = await receive()
+        seen.append(len(message.get("body", b"")))
+
+    limit = BodyLimit(inner, messages_limit=64 * 1024, small_limit=1024)
+    body = b"x" * 20_000
+    scope: Scope = {
+        "type": "http",
+        "path": "/bff/claude/messages",
+        "root_path": "/bff",
+        "headers": [(b"content-length", str(len(body)).encode())],
+    }
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: Message) -> None:
+        raise AssertionError("nothing is sent")
+
+    asyncio.run(limit(scope, receive, send))
+    assert seen == [len(body)]
+    small = {**scope, "path": "/bff/auth/login"}
+    with pytest.raises(StarletteHTTPException):
+        asyncio.run(limit(small, receive, send))

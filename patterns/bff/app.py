@@ -110,18 +110,26 @@ class BffApp(FastAPI):
     they wrap every route, its refusals go to the app's own exception handlers, and an
     unexpected error gets the same 500 envelope, outside the security-header layer, as
     Starlette's error middleware gives it. Every other path goes through FastAPI unchanged.
+
+    The shortcut only holds while the app's middleware is exactly what :func:`create_app`
+    installed. Middleware added afterwards (``add_middleware``, ``@app.middleware``: a
+    trusted-host check, an IP allowlist, tracing) must see this route too, so with any of it
+    the route is served through FastAPI like every other (same handler, same checks).
     """
 
     messages_app: ASGIApp | None = None  # set by create_app
+    own_middleware: tuple[object, ...] = ()  # what create_app added, in order
+
+    def _shortcut(self) -> ASGIApp | None:
+        """The fast route, or None once anyone else has added middleware. Starlette refuses
+        ``add_middleware`` after start-up, so the answer cannot change while serving."""
+        if tuple(self.user_middleware) != self.own_middleware:
+            return None
+        return self.messages_app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        fast = self.messages_app
-        if (
-            fast is not None
-            and scope["type"] == "http"
-            and scope["method"] == "POST"
-            and scope["path"] in messages.PATHS
-        ):
+        fast = self._shortcut() if scope["type"] == "http" else None
+        if fast is not None and scope["method"] == "POST" and scope["path"] in messages.PATHS:
             scope["app"] = self
             await self._serve_messages(fast, scope, receive, send)
             return
@@ -281,6 +289,7 @@ def create_app(
     _install_error_handlers(app)
     app.add_middleware(BodyLimit, messages_limit=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)
+    app.own_middleware = tuple(app.user_middleware)
     app.messages_app = SecurityHeaders(
         BodyLimit(app.handle_messages, messages_limit=settings.max_body_bytes)
     )

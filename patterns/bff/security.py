@@ -96,7 +96,9 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.messages_limit if scope["path"].startswith("/claude/") else self.small_limit
+        limit = (
+            self.messages_limit if _route_path(scope).startswith("/claude/") else self.small_limit
+        )
         declared = dict(scope.get("headers", [])).get(b"content-length", b"")
         seen = 0
 
@@ -114,6 +116,16 @@ class BodyLimit:
             return message
 
         await self.app(scope, limited, send)
+
+
+def _route_path(scope: Scope) -> str:
+    """The path below the app's mount point: under ``Mount("/bff", app)`` or a root path,
+    Starlette keeps the full path in ``scope["path"]`` and the prefix in ``root_path``."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root + "/"):
+        return path[len(root) :]
+    return path
 
 
 def session_cookie(session_id: str, max_age: float, defences: Defences) -> str:
