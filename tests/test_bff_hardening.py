@@ -5,6 +5,7 @@ remote upstream must use TLS, and unexpected errors still carry the security hea
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -13,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import Message, Receive, Scope, Send
 
-from patterns.bff import BffSettings, RateLimit, UserDirectory, create_app
+from patterns.bff import BffSettings, RateLimit, UserDirectory, create_app, memory_stores
 from patterns.bff.client import BffClient
 from patterns.bff.security import BodyLimit
 from patterns.errors import ConfigurationError
@@ -253,3 +254,48 @@ def test_a_mounted_bff_gives_messages_the_messages_body_limit() -> None:
     small = {**scope, "path": "/bff/auth/login"}
     with pytest.raises(StarletteHTTPException):
         asyncio.run(limit(small, receive, send))
+
+
+def test_each_call_releases_its_budget_hold_exactly_once() -> None:
+    """A hold released twice would hand the user budget they never had; never released,
+    it would shrink their budget for good. Answers, refusals and streams alike: once."""
+    users = UserDirectory()
+    users.add("gina", PASSWORD)
+    upstream = BackgroundServer(create_upstream(UpstreamSettings())).start()
+    stores = memory_stores(60, 600)
+    releases: list[int] = []
+    release = stores.usage.release
+
+    async def counted(username: str, tokens: int) -> None:
+        releases.append(tokens)
+        await release(username, tokens)
+
+    stores.usage.release = counted  # type: ignore[method-assign]
+    settings = BffSettings(upstream_url=upstream.url, token_budget=100_000)
+    try:
+        with BackgroundServer(create_app(settings, users=users, stores=stores)) as server:
+            client = BffClient(server.url).login("gina", PASSWORD)
+            client.store_key(demo_key("upstream"))
+            body = {
+                "model": "claude-haiku-4-5",
+                "max_tokens": 16,
+                "messages": [{"role": "user", "content": "hello"}],
+            }
+            url = f"{server.url}/claude/messages"
+            cases: list[tuple[dict[str, object], int, int]] = [
+                ({}, 200, 1),
+                ({"stream": True}, 200, 1),
+                ({"model": "nope-1"}, 400, 0),
+            ]
+            for variant, status, expected in cases:
+                releases.clear()
+                response = httpx.post(url, json={**body, **variant}, headers=client.headers())
+                assert response.status_code == status, response.text
+                deadline = time.monotonic() + 5
+                while len(releases) < expected and time.monotonic() < deadline:
+                    time.sleep(0.02)  # a stream settles just after its last chunk
+                time.sleep(0.1)  # and a second release would come now
+                assert len(releases) == expected, (variant, releases)
+                assert stores.usage._held.get("gina", 0) == 0  # type: ignore[attr-defined]
+    finally:
+        upstream.stop()

@@ -154,11 +154,17 @@ async def handle(request: Request) -> Response:
     who = await signed_in(request, changes_state=True)
     admitted = await _admit(bff, who, request)
     try:
-        return await _forward(bff, who, admitted, request_id, started)
+        response = await _forward(bff, who, admitted, request_id, started)
     except BaseException:
-        if admitted.hold:  # nothing was spent, or it was accounted before the error
-            await bff.stores.usage.release(who.username, admitted.hold)
+        # Nothing was spent, or it was accounted before the error. Shielded: a cancelled
+        # request must not keep its hold on the user's budget.
+        with anyio.CancelScope(shield=True):
+            await _release(bff, who, admitted.hold)
         raise
+    if not isinstance(response, SettledStream):  # a stream releases its hold when it settles
+        with anyio.CancelScope(shield=True):
+            await _release(bff, who, admitted.hold)
+    return response
 
 
 async def _forward(
@@ -192,7 +198,6 @@ async def _forward(
         except (ValueError, TypeError):
             tokens = (0, 0)
         await call.account(status=200, tokens=tokens, stream=False)
-        await _release(bff, who, admitted.hold)
         return Response(raw, media_type="application/json", headers=headers)
     return SettledStream(call, upstream, headers)
 
