@@ -3,7 +3,10 @@
 - :class:`~patterns.bff.proxy.UpstreamPool` (the lean upstream client) against scripted
   servers on loopback: keep-alive reuse, chunked and close-delimited bodies, a partly read
   answer never reused, header injection refused, compressed answers refused, 1xx skipped,
-  broken and silent upstreams, the connection bound, and TLS verified like httpx does.
+  broken and silent upstreams, the connection bound, and TLS verified like httpx does;
+  and fail-closed on what a hostile or broken upstream can send: bytes after a complete
+  answer, any non-identity content-encoding, trailers, a reset or unprovable end of a
+  close-delimited body, an oversized head, a 101 switch of protocols.
 - A streamed call whose client leaves, before the first chunk or in the middle, is settled
   exactly once: its budget hold released, its usage and audit event recorded, its upstream
   connection given back (a real disconnect over a real socket).
@@ -175,6 +178,8 @@ def test_an_answer_left_unread_never_goes_back_to_the_pool() -> None:
         {"x-api-key": "DEMO\x00"},
         {"bad header": "value"},
         {"x-api-key": "DEMO-é"},
+        {"anthropic-version": "2023-06-01\n"},  # "$" alone would let a trailing LF through
+        {"x-api-key\n": "DEMO"},
     ],
 )
 def test_a_header_that_could_split_the_request_is_refused(headers: dict[str, str]) -> None:
@@ -265,6 +270,190 @@ def test_the_pool_holds_at_most_max_connections() -> None:
     asyncio.run(main())
 
 
+# -- review findings: a desynced, oversized or odd upstream never reaches a user ---------------
+
+
+def first_then(first: Script, rest: Script) -> Script:
+    """``first`` answers the first request the server sees, ``rest`` every later one."""
+    seen: list[bytes] = []
+
+    async def script(request: bytes, writer: asyncio.StreamWriter) -> None:
+        seen.append(request)
+        await (first if len(seen) == 1 else rest)(request, writer)
+
+    return script
+
+
+HELLO = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello"
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        b"HTTP/1.1 200 OK\r\ncontent-length: 8\r\n\r\nINJECTED",  # a whole second answer
+        b'HTTP/1.1 200 OK\r\ncontent-length: 43\r\n\r\n{"evil":1}',  # half of one
+        b"INJECTED",  # bytes that are no answer at all
+    ],
+)
+def test_bytes_after_a_complete_answer_in_the_same_read_fail_it_and_are_never_reused(
+    extra: bytes,
+) -> None:
+    async def main() -> None:
+        scripted = Scripted(first_then(answer(OK + extra), answer(HELLO)))
+        async with scripted as url:
+            pool = UpstreamPool(url, max_connections=1)
+            with pytest.raises(ConnectionError, match=r"after its answer|second answer"):
+                await asyncio.wait_for(pool.post("/v1/messages", b"{}", HEADERS), 5)
+            # The next user gets their own answer on a new connection, at once (slot freed).
+            assert await asyncio.wait_for(call(pool), 5) == (200, b"hello")
+            assert scripted.connections == 2
+
+    asyncio.run(main())
+
+
+def test_bytes_after_an_answer_handed_out_close_its_connection_for_good() -> None:
+    second = b'HTTP/1.1 200 OK\r\ncontent-length: 43\r\n\r\n{"evil":1}'
+
+    async def main() -> None:
+        scripted = Scripted(first_then(answer(OK, second, pause=0.05), answer(HELLO)))
+        async with scripted as url:
+            pool = UpstreamPool(url, max_connections=1)
+            assert await call(pool) == (200, b"{}")  # user A: exactly their answer
+            await asyncio.sleep(0.3)  # the stray bytes reach the idle connection
+            assert await asyncio.wait_for(call(pool), 5) == (200, b"hello")  # user B: theirs
+            assert scripted.connections == 2
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    "codings",
+    [
+        b"content-encoding: gzip\r\ncontent-encoding: identity\r\n",
+        b"content-encoding: identity\r\ncontent-encoding: br\r\n",
+        b"content-encoding: identity, gzip\r\n",
+    ],
+)
+def test_every_content_encoding_must_be_identity(codings: bytes) -> None:
+    head = b"HTTP/1.1 200 OK\r\n" + codings + b"content-length: 2\r\n\r\n"
+
+    async def main() -> None:
+        scripted = Scripted(first_then(answer(head + b"\x1f\x8b"), answer(OK)))
+        async with scripted as url:
+            pool = UpstreamPool(url, max_connections=1)
+            with pytest.raises(ConnectionError, match="content-encoding"):
+                await pool.post("/v1/messages", b"{}", HEADERS)
+            assert await asyncio.wait_for(call(pool), 5) == (200, b"{}")
+
+    asyncio.run(main())
+
+
+def test_identity_named_twice_is_still_identity() -> None:
+    head = b"HTTP/1.1 200 OK\r\ncontent-encoding: identity\r\ncontent-encoding: Identity\r\n"
+
+    async def main() -> None:
+        async with Scripted(answer(head + b"content-length: 2\r\n\r\n{}")) as url:
+            assert await call(UpstreamPool(url)) == (200, b"{}")
+
+    asyncio.run(main())
+
+
+def test_trailers_never_merge_into_the_answers_headers() -> None:
+    chunked = (
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n"
+        b"x-trailer: 1\r\ncontent-encoding: gzip\r\n\r\n"
+    )
+
+    async def main() -> None:
+        scripted = Scripted(answer(chunked))
+        async with scripted as url:
+            pool = UpstreamPool(url)
+            response = await pool.post("/v1/messages", b"{}", HEADERS)
+            assert await response.aread() == b"ok"
+            await response.aclose()
+            assert dict(response.headers) == {"transfer-encoding": "chunked"}
+            assert await call(pool) == (200, b"ok")
+            assert scripted.connections == 1  # trailers are part of a well-formed answer
+
+    asyncio.run(main())
+
+
+def reset_after(*parts: bytes) -> Script:
+    """Write ``parts``, then reset the connection (RST, not a clean FIN)."""
+
+    async def script(request: bytes, writer: asyncio.StreamWriter) -> None:
+        for part in parts:
+            writer.write(part)
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        raw = writer.transport.get_extra_info("socket")
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        writer.transport.abort()
+
+    return script
+
+
+def test_a_close_delimited_body_cut_by_a_reset_is_refused() -> None:
+    cut = b'HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n{"usage":{"input_tok'
+
+    async def main() -> None:
+        async with Scripted(reset_after(cut)) as url:
+            pool = UpstreamPool(url, max_connections=1)
+            response = await pool.post("/v1/messages", b"{}", HEADERS)
+            with pytest.raises(ConnectionError, match="mid-answer"):
+                await asyncio.wait_for(response.aread(), 5)
+            await response.aclose()
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"".join(b"x-h%d: %s\r\n" % (i, b"a" * 1000) for i in range(2000)),  # 2 MB, many
+        b"x-big: " + b"a" * (1 << 20) + b"\r\n",  # one header of 1 MiB
+        b"".join(b"x-h%d: 1\r\n" % i for i in range(100)),  # 101 with content-length
+    ],
+    ids=["many-large", "one-huge", "too-many"],
+)
+def test_an_oversized_head_is_refused_and_frees_its_slot(head: bytes) -> None:
+    big = b"HTTP/1.1 200 OK\r\n" + head + b"content-length: 2\r\n\r\n{}"
+
+    async def main() -> None:
+        async with Scripted(first_then(answer(big), answer(OK))) as url:
+            pool = UpstreamPool(url, max_connections=1)
+            with pytest.raises(ConnectionError, match="too large a header"):
+                await asyncio.wait_for(pool.post("/v1/messages", b"{}", HEADERS), 5)
+            assert await asyncio.wait_for(call(pool), 5) == (200, b"{}")
+
+    asyncio.run(main())
+
+
+def test_a_head_at_the_limits_is_accepted() -> None:
+    headers = b"".join(b"x-h%d: 1\r\n" % i for i in range(98))  # OK adds two: 100
+
+    async def main() -> None:
+        async with Scripted(answer(b"HTTP/1.1 200 OK\r\n" + headers + OK[17:])) as url:
+            assert await call(UpstreamPool(url)) == (200, b"{}")
+
+    asyncio.run(main())
+
+
+def test_a_switch_of_protocols_is_refused_and_frees_its_slot() -> None:
+    upgrade = (
+        b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n"
+    )
+
+    async def main() -> None:
+        async with Scripted(first_then(answer(upgrade), answer(OK))) as url:
+            pool = UpstreamPool(url, max_connections=1)
+            with pytest.raises(ConnectionError, match="switched protocols"):
+                await asyncio.wait_for(pool.post("/v1/messages", b"{}", HEADERS), 5)
+            assert await asyncio.wait_for(call(pool), 5) == (200, b"{}")
+
+    asyncio.run(main())
+
+
 def _certificate(directory: Path) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "upstream.test")])
@@ -314,6 +503,42 @@ def test_tls_is_verified_like_httpx_does(tmp_path: Path) -> None:
             assert await call(UpstreamPool(url, ssl_context=trusting)) == (200, b"{}")
         finally:
             server.close()
+
+    asyncio.run(main())
+
+
+def test_a_close_delimited_body_is_refused_over_tls(tmp_path: Path) -> None:
+    """asyncio calls eof_received for a bare FIN as for a TLS close_notify, so a truncated
+    body (an attacker's injected FIN, or a crash) would look whole: such answers are refused
+    up front, whether the server then closes cleanly or not."""
+    cert, key = _certificate(tmp_path)
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert, key)
+    head = b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nall of it"
+
+    async def truncated(request: bytes, writer: asyncio.StreamWriter) -> None:
+        writer.write(head)
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.transport.abort()  # TCP FIN, but no TLS close_notify
+
+    async def main() -> None:
+        trusting = ssl.create_default_context(cafile=str(cert))
+        for script in (answer(head, close=True), truncated):
+            server = await asyncio.start_server(
+                Scripted(first_then(script, answer(OK)))._serve,
+                "127.0.0.1",
+                0,
+                ssl=server_context,
+            )
+            url = f"https://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+            try:
+                pool = UpstreamPool(url, ssl_context=trusting, max_connections=1)
+                with pytest.raises(ConnectionError, match="without a length over TLS"):
+                    await asyncio.wait_for(pool.post("/v1/messages", b"{}", HEADERS), 5)
+                assert await asyncio.wait_for(call(pool), 5) == (200, b"{}")
+            finally:
+                server.close()
 
     asyncio.run(main())
 

@@ -25,9 +25,15 @@ import httpx
 
 __all__ = ["PooledAnswer", "UpstreamPool"]
 
-_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-_VALUE = re.compile(r"^[\x20-\x7e]*$")  # printable ASCII: no CR, LF or NUL can split a header
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # used with fullmatch: no trailing "\n"
+_VALUE = re.compile(r"[\x20-\x7e]*")  # printable ASCII: no CR, LF or NUL can split a header
 _HIGH_WATER: Final = 1 << 20  # pause reading when this much body waits for the client
+_MAX_HEADER_BYTES: Final = 64 * 1024  # an answer's head, all of it: the API sends about 1 KiB
+_MAX_HEADERS: Final = 100
+
+
+class _Refused(Exception):
+    """Raised from a parser callback to stop parsing; the exchange has already failed."""
 
 
 class _Exchange:
@@ -38,6 +44,7 @@ class _Exchange:
         "chunks",
         "complete",
         "error",
+        "handed_out",
         "head",
         "headers",
         "status",
@@ -54,6 +61,7 @@ class _Exchange:
         self.complete = False
         self.until_close = False
         self.error: Exception | None = None
+        self.handed_out = False  # a PooledAnswer holds it: its whole answer can be read
         self.waiter: asyncio.Future[None] | None = None
 
     def wake(self) -> None:
@@ -61,7 +69,8 @@ class _Exchange:
             self.waiter.set_result(None)
 
     def fail(self, error: Exception) -> None:
-        if self.complete or self.error is not None:
+        """Fail closed: even a complete answer not yet handed out (its connection desynced)."""
+        if self.error is not None or (self.complete and self.handed_out):
             return
         self.error = error
         if not self.head.done():
@@ -82,9 +91,17 @@ class _Connection(asyncio.Protocol):
         self.keep_alive = False
         self.last_used = 0.0
         self._paused = False
+        self._done = False  # the answer ended: any further byte desyncs the connection
+        self._in_head = True  # header callbacks after the head are trailers: ignored
+        self._head_bytes = 0
+        self._head_count = 0
+        self._unparsed_head = 0  # bytes fed while the head is still incomplete
+        self._eof = False  # a clean end (a FIN); over TLS asyncio cannot tell a close_notify
 
     def start(self) -> _Exchange:
         self.exchange = _Exchange(self._loop)
+        self._done, self._in_head = False, True
+        self._head_bytes = self._head_count = self._unparsed_head = 0
         return self.exchange
 
     def close(self) -> None:
@@ -105,34 +122,67 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         exchange = self.exchange
-        if exchange is None or exchange.complete:  # bytes nobody asked for: never reuse
-            self.close()
+        if exchange is None or self._done:  # bytes nobody asked for: never reuse
+            self._refuse("the upstream sent bytes after its answer", stop=False)
             return
         try:
             self._parser.feed_data(data)
-        except httptools.HttpParserError:
-            exchange.fail(ConnectionError("the upstream sent a malformed HTTP response"))
-            self.close()
+        except httptools.HttpParserUpgrade:  # a 101: not a subclass of HttpParserError
+            self._refuse("the upstream switched protocols", stop=False)
+            return
+        except (_Refused, httptools.HttpParserError):  # a callback's refusal keeps its reason
+            self._refuse("the upstream sent a malformed HTTP response", stop=False)
+            return
+        if self._in_head and not self._done:  # everything fed so far belongs to the head
+            self._unparsed_head += len(data)
+            if self._unparsed_head > _MAX_HEADER_BYTES:
+                self._refuse("the upstream sent too large a header", stop=False)
+
+    def eof_received(self) -> bool | None:
+        self._eof = True
+        return None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         exchange = self.exchange
         if exchange is None or exchange.complete:
             return
-        if exchange.head.done() and exchange.until_close and exchange.error is None:
-            exchange.complete = True  # a body delimited by the end of the connection
+        clean = exc is None and self._eof
+        if clean and exchange.head.done() and exchange.until_close and exchange.error is None:
+            exchange.complete = True  # a body delimited by the (clean) end of the connection
             exchange.wake()
         else:
             exchange.fail(ConnectionError("the upstream closed the connection mid-answer"))
 
+    def _refuse(self, reason: str, *, stop: bool = True) -> None:
+        """Fail the exchange, close, never reuse; ``stop`` raises out of the parser."""
+        if self.exchange is not None:
+            self.exchange.fail(ConnectionError(reason))
+        self.close()
+        if stop:
+            raise _Refused(reason)
+
     # -- httptools callbacks -----------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        if self._done:
+            self._refuse("the upstream sent a second answer")
+        self._in_head = True
+
     def on_header(self, name: bytes, value: bytes) -> None:
-        assert self.exchange is not None
-        self.exchange.headers.append((name.lower(), value))
+        if self._done:
+            self._refuse("the upstream sent bytes after its answer")
+        self._head_bytes += len(name) + len(value) + 4
+        self._head_count += 1
+        if self._head_bytes > _MAX_HEADER_BYTES or self._head_count > _MAX_HEADERS:
+            self._refuse("the upstream sent too large a header")
+        if self._in_head and self.exchange is not None:
+            self.exchange.headers.append((name.lower(), value))
 
     def on_headers_complete(self) -> None:
         exchange = self.exchange
         assert exchange is not None
+        self._in_head = False
+        self._unparsed_head = 0
         exchange.status = self._parser.get_status_code()
         if exchange.status < 200:  # 103 Early Hints and the like: wait for the real answer
             return
@@ -144,6 +194,8 @@ class _Connection(asyncio.Protocol):
             exchange.head.set_result(None)
 
     def on_body(self, body: bytes) -> None:
+        if self._done:
+            self._refuse("the upstream sent bytes after its answer")
         exchange = self.exchange
         assert exchange is not None
         exchange.chunks.append(bytes(body))
@@ -159,6 +211,7 @@ class _Connection(asyncio.Protocol):
         if exchange.status < 200:
             exchange.headers = []
             return
+        self._done = True
         exchange.complete = True
         exchange.wake()
 
@@ -172,6 +225,7 @@ class PooledAnswer:
         self._connection = connection
         self._exchange = exchange
         self._released = False
+        exchange.handed_out = True
         self.status_code = exchange.status
         headers: dict[str, str] = {}
         for name, value in exchange.headers:
@@ -248,8 +302,19 @@ class UpstreamPool:
             connection.transport.write(request)
             async with asyncio.timeout(self.read_timeout):
                 await exchange.head
-            encoding = dict(exchange.headers).get(b"content-encoding", b"identity")
-            if encoding.strip().lower() != b"identity":
+            if exchange.error is not None:  # failed after its head: e.g. a second answer
+                raise exchange.error
+            if exchange.until_close and self._ssl is not None:
+                # asyncio reports a bare FIN like a TLS close_notify (eof_received for both),
+                # so the end of such a body cannot be told from a cut: refuse it up front.
+                raise ConnectionError("the upstream sent an answer without a length over TLS")
+            encodings = [
+                coding.strip().lower()
+                for name, value in exchange.headers
+                if name == b"content-encoding"
+                for coding in value.split(b",")
+            ]
+            if any(coding != b"identity" for coding in encodings):
                 raise ConnectionError("the upstream answered with a content-encoding")
             return PooledAnswer(self, connection, exchange)
         except BaseException:
@@ -282,7 +347,7 @@ class UpstreamPool:
             f"content-length: {len(body)}",
         ]
         for name, value in headers.items():
-            if not _TOKEN.match(name) or not _VALUE.match(value):
+            if not _TOKEN.fullmatch(name) or not _VALUE.fullmatch(value):
                 raise ValueError("refusing a header that is not plain ASCII")  # never echoed
             lines.append(f"{name}: {value}")
         return ("\r\n".join(lines) + "\r\n\r\n").encode("ascii") + body
