@@ -429,6 +429,49 @@ def test_an_oversized_head_is_refused_and_frees_its_slot(head: bytes) -> None:
     asyncio.run(main())
 
 
+def test_a_header_or_trailer_that_never_ends_is_refused_once_over_the_limit() -> None:
+    """llhttp holds a header line whole until it ends: an upstream that never ends one must
+    not make the BFF buffer it until the read timeout."""
+    endless = b"a" * (1 << 20)  # and then nothing: no CRLF, the connection stays open
+    chunked = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n"
+
+    async def main() -> None:
+        head = b"HTTP/1.1 200 OK\r\nx-big: " + endless
+        async with Scripted(first_then(answer(head), answer(OK))) as url:
+            pool = UpstreamPool(url, max_connections=1)
+            with pytest.raises(ConnectionError, match="too large a header"):
+                await asyncio.wait_for(pool.post("/v1/messages", b"{}", HEADERS), 5)
+            assert await asyncio.wait_for(call(pool), 5) == (200, b"{}")
+        trailer = b"x-trailer: " + endless
+        async with Scripted(first_then(answer(chunked, trailer), answer(OK))) as url:
+            pool = UpstreamPool(url, max_connections=1)
+            response = await pool.post("/v1/messages", b"{}", HEADERS)
+            with pytest.raises(ConnectionError, match="too large a header"):
+                await asyncio.wait_for(response.aread(), 5)
+            await response.aclose()
+            assert await asyncio.wait_for(call(pool), 5) == (200, b"{}")
+
+    asyncio.run(main())
+
+
+def test_a_long_chunked_body_whose_chunks_straddle_reads_is_accepted() -> None:
+    """Body bytes never count towards the head's limit, however the reads fall."""
+    chunk = b"1000\r\n" + b"b" * 4096 + b"\r\n"
+    head = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+    parts = [head + chunk * 50 + b"10", b"00\r\n" + b"c" * 4096, b"\r\n" + chunk * 50, b"0\r\n\r\n"]
+
+    async def main() -> None:
+        scripted = Scripted(answer(*parts, pause=0.02))
+        async with scripted as url:
+            pool = UpstreamPool(url)
+            status, body = await call(pool)
+            assert (status, len(body)) == (200, 101 * 4096)
+            assert await call(pool) == (200, body)
+            assert scripted.connections == 1
+
+    asyncio.run(main())
+
+
 def test_a_head_at_the_limits_is_accepted() -> None:
     headers = b"".join(b"x-h%d: 1\r\n" % i for i in range(98))  # OK adds two: 100
 

@@ -95,13 +95,16 @@ class _Connection(asyncio.Protocol):
         self._in_head = True  # header callbacks after the head are trailers: ignored
         self._head_bytes = 0
         self._head_count = 0
-        self._unparsed_head = 0  # bytes fed while the head is still incomplete
+        # llhttp buffers a header (or trailer) line whole before on_header: bound what it holds
+        self._in_fields = True  # between a message or last-chunk start and its end of fields
+        self._fields_epoch = 0  # bumped each time a field section ends
+        self._unparsed_fields = 0  # bytes fed wholly inside one unfinished field section
         self._eof = False  # a clean end (a FIN); over TLS asyncio cannot tell a close_notify
 
     def start(self) -> _Exchange:
         self.exchange = _Exchange(self._loop)
-        self._done, self._in_head = False, True
-        self._head_bytes = self._head_count = self._unparsed_head = 0
+        self._done, self._in_head, self._in_fields = False, True, True
+        self._head_bytes = self._head_count = self._unparsed_fields = 0
         return self.exchange
 
     def close(self) -> None:
@@ -125,6 +128,7 @@ class _Connection(asyncio.Protocol):
         if exchange is None or self._done:  # bytes nobody asked for: never reuse
             self._refuse("the upstream sent bytes after its answer", stop=False)
             return
+        inside, epoch = self._in_fields, self._fields_epoch
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:  # a 101: not a subclass of HttpParserError
@@ -133,9 +137,9 @@ class _Connection(asyncio.Protocol):
         except (_Refused, httptools.HttpParserError):  # a callback's refusal keeps its reason
             self._refuse("the upstream sent a malformed HTTP response", stop=False)
             return
-        if self._in_head and not self._done:  # everything fed so far belongs to the head
-            self._unparsed_head += len(data)
-            if self._unparsed_head > _MAX_HEADER_BYTES:
+        if self._in_fields and inside and epoch == self._fields_epoch and not self._done:
+            self._unparsed_fields += len(data)  # all of it went into one unfinished section
+            if self._unparsed_fields > _MAX_HEADER_BYTES:
                 self._refuse("the upstream sent too large a header", stop=False)
 
     def eof_received(self) -> bool | None:
@@ -162,11 +166,21 @@ class _Connection(asyncio.Protocol):
         if stop:
             raise _Refused(reason)
 
+    def _fields_start(self) -> None:
+        self._in_fields = True
+        self._unparsed_fields = 0
+
+    def _fields_end(self) -> None:
+        if self._in_fields:
+            self._in_fields = False
+            self._fields_epoch += 1
+
     # -- httptools callbacks -----------------------------------------------------------------
     def on_message_begin(self) -> None:
         if self._done:
             self._refuse("the upstream sent a second answer")
         self._in_head = True
+        self._fields_start()
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if self._done:
@@ -182,7 +196,7 @@ class _Connection(asyncio.Protocol):
         exchange = self.exchange
         assert exchange is not None
         self._in_head = False
-        self._unparsed_head = 0
+        self._fields_end()
         exchange.status = self._parser.get_status_code()
         if exchange.status < 200:  # 103 Early Hints and the like: wait for the real answer
             return
@@ -193,9 +207,16 @@ class _Connection(asyncio.Protocol):
         if not exchange.head.done():
             exchange.head.set_result(None)
 
+    def on_chunk_header(self) -> None:
+        self._fields_start()  # the last chunk's trailers may follow: until its body or end
+
+    def on_chunk_complete(self) -> None:
+        self._fields_end()
+
     def on_body(self, body: bytes) -> None:
         if self._done:
             self._refuse("the upstream sent bytes after its answer")
+        self._fields_end()
         exchange = self.exchange
         assert exchange is not None
         exchange.chunks.append(bytes(body))
