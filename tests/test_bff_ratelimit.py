@@ -13,9 +13,15 @@ import httpx
 import pytest
 import redis
 import redis.asyncio
+from limits.aio.storage import MemoryStorage
 
 from patterns.bff import Argon2Parameters, BffSettings, UserDirectory, create_app
-from patterns.bff.ratelimit import NOT_COUNTED, LimitsRateLimiter, window_of
+from patterns.bff.ratelimit import (
+    NOT_COUNTED,
+    HousekeptMemoryStorage,
+    LimitsRateLimiter,
+    window_of,
+)
 from patterns.bff.settings import RateLimit
 from patterns.bff.stores import Decision, memory_stores
 from patterns.errors import StoreUnavailable
@@ -104,6 +110,69 @@ def test_cost_is_passed_through_and_a_cost_above_burst_never_fits() -> None:
     assert big.retry_after == 1.0
     with pytest.raises(ValueError, match="positive"):
         run(lambda: LimitsRateLimiter().hit("k", ONE_SECOND, 0.0, cost=0))
+
+
+def test_the_library_still_has_the_scheduling_hook_the_memory_storage_overrides() -> None:
+    # HousekeptMemoryStorage replaces a private, name-mangled method: if a new release of
+    # limits renames it, the override would silently stop working. Fail here instead.
+    library = MemoryStorage.__dict__.get("_MemoryStorage__schedule_expiry")
+    ours = HousekeptMemoryStorage.__dict__.get("_MemoryStorage__schedule_expiry")
+    assert asyncio.iscoroutinefunction(library)
+    assert ours is not None
+    assert ours is not library
+    assert isinstance(LimitsRateLimiter().storage, HousekeptMemoryStorage)
+
+
+def _thread_hops(storage: MemoryStorage, monkeypatch: pytest.MonkeyPatch, calls: int) -> int:
+    """How many times ``calls`` hits on one key hand work to a thread."""
+    hops = 0
+    real = asyncio.to_thread
+
+    async def counting(*args: object, **kwargs: object) -> object:
+        nonlocal hops
+        hops += 1
+        return await real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(asyncio, "to_thread", counting)
+    limiter = LimitsRateLimiter(storage)
+    busy = RateLimit(per_minute=10**6, burst=10**4)
+
+    async def scenario() -> None:
+        for _ in range(calls):
+            assert (await limiter.hit("messages:alice", busy, 0.0)).allowed
+            await asyncio.sleep(0)  # let a scheduled clean-up run, as a server would
+
+    run(scenario)
+    return hops
+
+
+def test_memory_housekeeping_runs_at_most_once_a_second_not_on_every_hit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The library's own storage hops to a worker thread on nearly every hit (the cost
+    # docs/benchmarks.md measured); ours cleans up once per interval.
+    assert _thread_hops(MemoryStorage(), monkeypatch, 40) >= 20
+    assert _thread_hops(HousekeptMemoryStorage(), monkeypatch, 40) <= 1
+
+
+def test_memory_housekeeping_still_frees_windows_that_have_expired() -> None:
+    storage = HousekeptMemoryStorage(interval=0.2)
+    limiter = LimitsRateLimiter(storage)
+
+    async def scenario() -> tuple[bool, bool]:
+        await hits(limiter, "messages:alice", ONE_SECOND, 3)
+        held = any("alice" in key for key in storage.events)
+        await asyncio.sleep(1.3)  # alice's window is over, and so is the interval
+        await limiter.hit("messages:bob", ONE_SECOND, 0.0)  # any hit schedules clean-up
+        for _ in range(50):
+            await asyncio.sleep(0.01)
+            if not any("alice" in key for key in storage.events):
+                break
+        return held, any("alice" in key for key in storage.events)
+
+    held, still_held = run(scenario)
+    assert held
+    assert not still_held
 
 
 def test_two_limiters_on_one_redis_share_the_count(redis_url: str) -> None:

@@ -55,7 +55,13 @@ from patterns.errors import StoreUnavailable
 if TYPE_CHECKING:
     import redis.asyncio
 
-__all__ = ["LIMITS_NAMESPACE", "NOT_COUNTED", "LimitsRateLimiter", "window_of"]
+__all__ = [
+    "LIMITS_NAMESPACE",
+    "NOT_COUNTED",
+    "HousekeptMemoryStorage",
+    "LimitsRateLimiter",
+    "window_of",
+]
 
 #: The first part of every key the library writes (``limits/{key}/{burst}/{seconds}/second``).
 LIMITS_NAMESPACE: Final = "limits"
@@ -80,16 +86,51 @@ def _redis_errors() -> tuple[type[BaseException], ...]:
     return (StorageError, redis.exceptions.RedisError, OSError)
 
 
+class HousekeptMemoryStorage(MemoryStorage):
+    """The library's ``MemoryStorage``, its housekeeping at most once per ``interval``.
+
+    ``limits.aio.storage.MemoryStorage`` starts a clean-up task after every hit whose
+    previous clean-up has finished, and that task hands each key's window to a worker thread
+    (``asyncio.to_thread``): at one call at a time, a thread hop on nearly every message,
+    about a fifth of the BFF's CPU per call (docs/benchmarks.md). The clean-up only frees
+    memory (expired timestamps, idle keys); every decision reads the timestamps themselves,
+    so running it once a second changes no answer and bounds what it keeps to one second of
+    hits per key beyond the window. Only the scheduling is replaced, by overriding the
+    library's private ``__schedule_expiry`` (name-mangled); ``tests/test_bff_ratelimit.py``
+    fails if a new release of ``limits`` renames it.
+    """
+
+    def __init__(self, *args: Any, interval: float = 1.0, **kwargs: Any) -> None:
+        self.housekeeping_interval = interval
+        self._next_housekeeping = 0.0
+        super().__init__(*args, **kwargs)
+
+    async def _MemoryStorage__schedule_expiry(self) -> None:
+        now = time.monotonic()
+        if now < self._next_housekeeping:
+            return
+        self._next_housekeeping = now + self.housekeeping_interval
+        await _LIBRARY_SCHEDULE(self)
+
+
+#: The library's own scheduling, called at most once per interval.
+_LIBRARY_SCHEDULE: Final[Callable[[MemoryStorage], Awaitable[None]]] = vars(MemoryStorage)[
+    "_MemoryStorage__schedule_expiry"
+]
+
+
 class LimitsRateLimiter:
     """A :class:`~patterns.bff.stores.RateLimiter` on ``limits.aio`` (see the module doc).
 
-    ``storage`` defaults to a new ``MemoryStorage``: one per process, used from one event
-    loop (the library's memory locks are asyncio locks). :meth:`on_redis` builds one that
+    ``storage`` defaults to a new :class:`HousekeptMemoryStorage` (the library's memory
+    storage, cleaned up once a second instead of after every hit): one per process, used
+    from one event loop (the library's memory locks are asyncio locks). :meth:`on_redis`
+    builds one that
     shares a Redis connection pool and prefixes its keys with the BFF's namespace.
     """
 
     def __init__(self, storage: Storage | None = None) -> None:
-        self.storage: Storage = storage if storage is not None else MemoryStorage()
+        self.storage: Storage = storage if storage is not None else HousekeptMemoryStorage()
         self._strategy = MovingWindowRateLimiter(self.storage)
         self._errors = _redis_errors()
         self._kind = "memory" if isinstance(self.storage, MemoryStorage) else "redis"
