@@ -1,16 +1,20 @@
 """Backend-for-frontend overhead, measured against a direct call in the same run.
 
-    python benchmarks/bff.py            # full run (two or three minutes)
+    python benchmarks/bff.py            # full run (three or four minutes)
     python benchmarks/bff.py --short    # a few seconds: what CI runs
 
-Starts the local stand-in, a bare FastAPI relay (``benchmarks/passthrough.py``, the floor
-any Python proxy pays) and ``python -m patterns serve bff`` as separate processes (with
-memory stores, and in the full run also with Redis stores when redis-server is installed),
+Starts the local stand-in, two relays that check nothing (``benchmarks/passthrough.py``: the
+naive FastAPI + httpx proxy DESIGN.md measured, and a lean raw-ASGI relay on the BFF's own
+upstream client, the cost of the hop itself) and ``python -m patterns serve bff`` as
+separate processes (with memory stores, and in the full run also with Redis stores when
+redis-server is installed),
 signs in, stores the stand-in's key, then measures with the official SDK and with httpx:
 
 - latency at concurrency 1 (p50, p99) of ``client.messages.create`` direct and through each
   proxy, the routes taken in turn call by call so that background load hits them alike (the
-  SDK's own cost is in every route, so the difference is the proxy's);
+  SDK's own cost is in every route, so the difference is the proxy's); measured twice: with
+  every process on one core (``common.one_core``: the proxy's own cost, without the
+  cross-CPU wake-ups a VM makes dear and uneven) and with the scheduler free to use them all;
 - the CPU time one call costs each proxy process (from ``/proc``): steadier than latency on a
   shared machine, and what bounds its throughput;
 - throughput at concurrency 32 (httpx, so the client is not the bottleneck);
@@ -42,10 +46,11 @@ from patterns.bff.client import BffClient
 from patterns.keys import demo_key
 
 try:
-    from benchmarks.common import Child, percentile, redis_server, server
+    from benchmarks.common import Child, one_core, percentile, redis_server, server
 except ImportError:  # run as a script: benchmarks/ itself is on sys.path
     from common import (  # type: ignore[no-redef,import-not-found]
         Child,
+        one_core,
         percentile,
         redis_server,
         server,
@@ -57,7 +62,8 @@ MESSAGES: list[anthropic.types.MessageParam] = [{"role": "user", "content": "Hi"
 BODY = {"model": MODEL, "max_tokens": 16, "messages": MESSAGES}
 RESULTS = Path(__file__).parent / "results" / "bff.json"
 PASSTHROUGH = str(Path(__file__).with_name("passthrough.py"))
-FLOOR = "bare FastAPI relay (floor)"
+NAIVE = "naive relay (FastAPI + httpx)"
+LEAN = "lean relay (ASGI + UpstreamPool)"
 _IDS = re.compile(rb'"(?:id|request_id)":"[^"]*"')
 
 
@@ -79,7 +85,8 @@ class Route:
 
 def latencies(routes: dict[str, Route], count: int) -> dict[str, dict[str, Any]]:
     """Sequential calls, one route after the other call by call, so load spikes from
-    elsewhere on the machine land on every route alike; and each proxy's CPU per call."""
+    elsewhere on the machine land on every route alike; and each proxy's CPU per call.
+    Whether the processes share one core is the caller's choice (:func:`one_core`)."""
     for route in routes.values():
         for _ in range(min(50, count)):  # warm connections, caches and the key cache
             route.sdk.messages.create(model=MODEL, max_tokens=16, messages=MESSAGES)
@@ -174,22 +181,36 @@ def measure(short: bool, calls: int | None = None) -> dict[str, Any]:
     bff_options += ["--requests-per-minute", "100000000", "--burst", "100000"]
     with ExitStack() as stack:
         stand_in = ["-m", "patterns", "serve", "upstream", "--port", "0", *roomy]
-        upstream = stack.enter_context(server([*stand_in, "--stream-delay", "0.002"])).url
+        upstream_child = stack.enter_context(server([*stand_in, "--stream-delay", "0.002"]))
+        upstream = upstream_child.url
         # The short mode (CI) skips the Redis route: one process fewer on a busy runner.
-        redis_url = None if short else stack.enter_context(redis_server())
+        redis = None if short else stack.enter_context(redis_server())
+        redis_url = None if redis is None else redis.url
         direct = anthropic.Anthropic(base_url=upstream, api_key=key.reveal(), max_retries=0)
         version = {"anthropic-version": "2023-06-01", "x-api-key": key.reveal()}
         routes = {"direct": Route(direct, upstream, "/v1/messages", version)}
-        floor = stack.enter_context(server([PASSTHROUGH, "--upstream", upstream]))
-        routes[FLOOR] = floor_route(floor, key)
+        naive = stack.enter_context(server([PASSTHROUGH, "--upstream", upstream]))
+        routes[NAIVE] = floor_route(naive, key)
+        lean = stack.enter_context(server([PASSTHROUGH, "--upstream", upstream, "--lean"]))
+        routes[LEAN] = floor_route(lean, key)
         base = ["-m", "patterns", "serve", "bff", "--port", "0", "--upstream", upstream]
         memory = stack.enter_context(server([*base, *bff_options]))
         routes["BFF (memory stores)"] = bff_route(memory, key)
         if redis_url:
             shared = stack.enter_context(server([*base, *bff_options, "--redis", redis_url]))
             routes["BFF (Redis stores)"] = bff_route(shared, key)
+        servers = [upstream_child.pid, *(r.proxy.pid for r in routes.values() if r.proxy)]
+        servers += [redis.pid] if redis else []
+        with one_core(servers) as cpu:
+            pinned = latencies(routes, n_latency) if cpu is not None else None
+        results["one_core"] = cpu
         for name, timed in latencies(routes, n_latency).items():
             results["routes"][name] = timed
+            if pinned is not None:
+                row = pinned[name]
+                timed["p50_one_core_ms"], timed["p99_one_core_ms"] = row["p50_ms"], row["p99_ms"]
+                timed["samples_one_core"] = row["samples"]
+                timed["proxy_cpu_ms_per_call_one_core"] = row["proxy_cpu_ms_per_call"]
         for name, route in routes.items():
             streamed = stream(route, n_stream)
             rps, failures = throughput(route, n_burst)
@@ -213,24 +234,38 @@ def measure(short: bool, calls: int | None = None) -> dict[str, Any]:
 
 
 def report(results: dict[str, Any]) -> str:
+    """The Markdown table: c=1 latency on one core and on any core, CPU per call, c=32
+    throughput, streaming."""
     direct = results["routes"]["direct"]
     lines = [
-        "| route | p50 ms | p99 ms | added p50 ms | added p99 ms | proxy CPU ms/call | "
-        "req/s at c=32 | first SSE byte ms | added first byte ms | same SSE bytes, chunks |",
+        "| route | p50 ms, one core | added p50 ms, one core | added p99 ms, one core | "
+        "added p50 ms, any core | added p99 ms, any core | proxy CPU ms/call | "
+        "req/s at c=32 | added first SSE byte ms | same SSE bytes, chunks |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, row in results["routes"].items():
-        cpu = row["proxy_cpu_ms_per_call"]
+        cpu = row.get("proxy_cpu_ms_per_call_one_core", row["proxy_cpu_ms_per_call"])
         lines.append(
-            f"| {name} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} | "
-            f"{row['p50_ms'] - direct['p50_ms']:+.2f} | {row['p99_ms'] - direct['p99_ms']:+.2f} | "
-            f"{'-' if cpu is None else f'{cpu:.2f}'} | "
-            f"{row['rps_c32']:.0f}{_failed(row)} | {row['first_byte_ms']:.2f} | "
+            f"| {name} | {_ms(row.get('p50_one_core_ms'))} | "
+            f"{_added(row, direct, 'p50_one_core_ms')} | "
+            f"{_added(row, direct, 'p99_one_core_ms')} | "
+            f"{_added(row, direct, 'p50_ms')} | {_added(row, direct, 'p99_ms')} | "
+            f"{_ms(cpu)} | {row['rps_c32']:.0f}{_failed(row)} | "
             f"{row['first_byte_ms'] - direct['first_byte_ms']:+.2f} | "
             f"{'yes' if row['same_bytes_as_upstream'] else 'NO'}, "
             f"{row['stream_chunks']} chunks |"
         )
     return "\n".join(lines)
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _added(row: dict[str, Any], direct: dict[str, Any], field: str) -> str:
+    if row.get(field) is None or direct.get(field) is None:
+        return "-"
+    return f"{row[field] - direct[field]:+.2f}"
 
 
 def _failed(row: dict[str, Any]) -> str:
@@ -243,16 +278,22 @@ def plot(results: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axis = plt.subplots(figsize=(7, 3.5))
-    names = list(results["routes"])
-    axis.boxplot(
-        [results["routes"][n]["samples"] for n in names], tick_labels=names, showfliers=False
-    )
-    axis.set_ylabel("ms per messages.create (official SDK, c=1)")
-    axis.set_title("Direct call vs the same call through the BFF (loopback, stand-in)")
+    rows = results["routes"]
+    names = list(rows)
+    panels = [("samples", "any core")]
+    if all("samples_one_core" in rows[n] for n in names):
+        panels.insert(0, ("samples_one_core", "one core"))
+    figure, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 3.8), sharey=True)
+    for axis, (field, label) in zip(figure.axes, panels, strict=True):
+        axis.boxplot([rows[n][field] for n in names], tick_labels=names, showfliers=False)
+        axis.set_title(f"c=1, {label}")
+        axis.tick_params(axis="x", labelrotation=15, labelsize=8)
+    figure.axes[0].set_ylabel("ms per messages.create (official SDK)")
+    figure.suptitle("Direct call vs the same call through a proxy (loopback, stand-in)")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
+    del axes
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -265,11 +306,14 @@ def main(argv: list[str] | None = None) -> int:
     table = report(results)
     for row in results["routes"].values():
         row.pop("stream_bytes")
-        row["samples"] = [round(s, 3) for s in row["samples"]]
+        for field in ("samples", "samples_one_core"):
+            if field in row:
+                row[field] = [round(s, 3) for s in row[field]]
     args.output.parent.mkdir(parents=True, exist_ok=True)
     plot(results, args.output.with_suffix(".png"))
     for row in results["routes"].values():
         row.pop("samples")
+        row.pop("samples_one_core", None)
     args.output.write_text(json.dumps(results, indent=2) + "\n")
     print(table)
     return 0

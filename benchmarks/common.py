@@ -20,7 +20,7 @@ from pathlib import Path
 
 from patterns.serving import free_port
 
-__all__ = ["Child", "percentile", "process", "redis_server", "server"]
+__all__ = ["Child", "one_core", "percentile", "process", "redis_server", "server"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +43,44 @@ class Child:
         except (OSError, ValueError, IndexError):
             return None
         return total / 1e9
+
+
+@contextmanager
+def one_core(pids: list[int]) -> Iterator[int | None]:
+    """Run ``pids`` and this process (every thread of each) on one CPU, then restore.
+
+    At concurrency 1 only one of the client, the proxy and the upstream runs at a time, so
+    one core is enough; what pinning removes is the cross-CPU wake-up each hop otherwise
+    pays when the scheduler puts the sender and the receiver on different cores (an
+    inter-processor interrupt, dear on a VM, and different from call to call). Yields the
+    CPU used, or None where the platform cannot pin (then nothing changes).
+    """
+    if not hasattr(os, "sched_setaffinity"):
+        yield None
+        return
+    everyone = [os.getpid(), *pids]
+    before = {pid: os.sched_getaffinity(pid) for pid in everyone}
+    cpu = max(before[os.getpid()])
+    try:
+        for pid in everyone:
+            _set_affinity(pid, {cpu})
+        yield cpu
+    finally:
+        for pid, cpus in before.items():
+            _set_affinity(pid, cpus)
+
+
+def _set_affinity(pid: int, cpus: set[int]) -> None:
+    """Every thread of ``pid`` (affinity is per thread; new threads inherit it)."""
+    try:
+        tasks = [int(tid) for tid in os.listdir(f"/proc/{pid}/task")]
+    except OSError:
+        tasks = [pid]
+    for tid in tasks:
+        try:
+            os.sched_setaffinity(tid, cpus)
+        except ProcessLookupError:  # a thread that has just ended
+            continue
 
 
 @contextmanager
@@ -74,7 +112,7 @@ def process(command: list[str], env: dict[str, str] | None = None) -> Iterator[s
 
 
 @contextmanager
-def redis_server() -> Iterator[str | None]:
+def redis_server() -> Iterator[Child | None]:
     """A redis-server on a free loopback port, no persistence; None when not installed."""
     binary = shutil.which("redis-server")
     if binary is None:
@@ -96,7 +134,7 @@ def redis_server() -> Iterator[str | None]:
         except redis.ConnectionError:  # not up yet
             time.sleep(0.05)
     try:
-        yield url
+        yield Child(url, child.pid)
     finally:
         child.terminate()
         child.wait(timeout=10)
