@@ -17,6 +17,7 @@ on the request path: anything slow (a pager webhook) belongs behind
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
@@ -25,6 +26,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Final
 
+from patterns.errors import ConfigurationError
 from patterns.scanning import RedactingFilter, redact
 
 __all__ = [
@@ -33,6 +35,8 @@ __all__ = [
     "AuditFile",
     "AuditListener",
     "AuditTrail",
+    "add_audit_log_argument",
+    "attach_audit_log",
     "audit_logger",
 ]
 
@@ -139,3 +143,33 @@ class AuditTrail:
     def as_text(self) -> str:
         """Every event as a JSON line: what a log file of this server would hold."""
         return "\n".join(json.dumps(e, sort_keys=True) for e in self.events())
+
+
+# -- ``--audit-log PATH``, shared by ``serve bff`` and ``serve token-proxy`` -----------------
+
+
+def add_audit_log_argument(parser: argparse.ArgumentParser) -> None:
+    """Declare ``--audit-log PATH``: one definition, so both servers' CLIs say the same."""
+    parser.add_argument(
+        "--audit-log",
+        metavar="PATH",
+        help="append the audit events (JSON lines, owner-readable) to this file: the input "
+        "of python -m patterns monitor",
+    )
+
+
+def attach_audit_log(trail: AuditTrail, path: str | None, banner: list[str]) -> AuditFile | None:
+    """Subscribe an :class:`AuditFile` at ``path`` to ``trail`` and say so in ``banner``.
+
+    None without a path. A file that cannot be opened is a :class:`ConfigurationError` before
+    the server starts (the CLI exits 2), not a server that silently writes no audit trail.
+    The caller closes the returned file when the server stops."""
+    if not path:
+        return None
+    try:
+        audit_file = AuditFile(path)
+    except OSError as error:
+        raise ConfigurationError(f"cannot write {path}: {error.strerror}") from None
+    trail.subscribe(audit_file)
+    banner.append(f"audit events: appended to {path}")
+    return audit_file

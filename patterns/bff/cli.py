@@ -27,7 +27,7 @@ import os
 import sys
 from typing import Final
 
-from patterns.audit import AuditFile
+from patterns.audit import add_audit_log_argument, attach_audit_log
 from patterns.bff.app import create_app
 from patterns.bff.context import bff_of
 from patterns.bff.monitoring import attach_alert_hooks
@@ -84,11 +84,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--requests-per-minute", type=float, default=30.0, help="per-user rate (default 30)"
     )
     parser.add_argument("--burst", type=int, default=10, help="per-user burst (default 10)")
-    parser.add_argument(
-        "--audit-log",
-        metavar="PATH",
-        help="append the audit events (JSON lines) to this file instead of stderr",
-    )
+    add_audit_log_argument(parser)
     parser.add_argument(
         "--alert-webhook-env",
         metavar="VAR",
@@ -164,15 +160,11 @@ def run(args: argparse.Namespace) -> int:
     ]
     app = create_app(settings, users=users, stores=stores, kms=kms, kms_key_id=key_id)
     dispatcher = None
-    audit_file = None
-    if args.audit_log:
-        try:
-            audit_file = AuditFile(args.audit_log)
-        except OSError as error:
-            print(f"serve bff: cannot write {args.audit_log}: {error.strerror}", file=sys.stderr)
-            return 2
-        bff_of(app).audit.subscribe(audit_file)
-        banner.append(f"audit events: appended to {args.audit_log}")
+    try:
+        audit_file = attach_audit_log(bff_of(app).audit, args.audit_log, banner)
+    except PatternError as error:
+        print(f"serve bff: {error}", file=sys.stderr)
+        return 2
     if hook is not None:
         dispatcher = attach_alert_hooks(app, [hook])
         banner.append(f"anomaly alerts: posted to {hook.target}")

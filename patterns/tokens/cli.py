@@ -13,7 +13,7 @@ import argparse
 import os
 import sys
 
-from patterns.audit import AuditFile
+from patterns.audit import add_audit_log_argument, attach_audit_log
 from patterns.errors import PatternError
 from patterns.keys import ApiKey, demo_key, key_from_environment
 from patterns.serving import run_in_foreground
@@ -56,12 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--key-name", default="org", help="prefix of the key versions' refs (org-<fingerprint>)"
     )
-    parser.add_argument(
-        "--audit-log",
-        metavar="PATH",
-        help="append the audit events (JSON lines, owner-readable) to this file: the input "
-        "of python -m patterns monitor",
-    )
+    add_audit_log_argument(parser)
     parser.add_argument("--log-level", default="warning", choices=("debug", "info", "warning"))
 
 
@@ -106,16 +101,11 @@ def run(args: argparse.Namespace) -> int:
         f"token store: {'Redis' if args.redis else 'memory (this process only)'}",
     ]
     app = create_app(service, settings)
-    audit_file = None
-    if args.audit_log:
-        try:
-            audit_file = AuditFile(args.audit_log)
-        except OSError as error:
-            message = f"cannot write {args.audit_log}: {error.strerror}"
-            print(f"serve token-proxy: {message}", file=sys.stderr)
-            return 2
-        app.state.audit.subscribe(audit_file)
-        banner.append(f"audit events: appended to {args.audit_log}")
+    try:
+        audit_file = attach_audit_log(app.state.audit, args.audit_log, banner)
+    except PatternError as error:
+        print(f"serve token-proxy: {error}", file=sys.stderr)
+        return 2
     try:
         return run_in_foreground(
             app,
