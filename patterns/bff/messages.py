@@ -161,7 +161,7 @@ async def handle(request: Request) -> Response:
         with anyio.CancelScope(shield=True):
             await _release(bff, who, admitted.hold)
         raise
-    if not isinstance(response, SettledStream):  # a stream releases its hold when it settles
+    if admitted.hold and not isinstance(response, SettledStream):  # a stream settles its own
         with anyio.CancelScope(shield=True):
             await _release(bff, who, admitted.hold)
     return response

@@ -54,7 +54,7 @@ class MessagesRequest(BaseModel):
 
     def upstream_body(self) -> bytes:
         """The JSON sent upstream: only the validated fields, None ones left out."""
-        return json.dumps(self.model_dump(exclude_none=True), separators=(",", ":")).encode()
+        return self.model_dump_json(exclude_none=True).encode()
 
 
 def parse_body(raw: bytes) -> dict[str, Any]:
