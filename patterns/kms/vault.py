@@ -20,7 +20,7 @@ an accessor can look a token up, never use it), the admin token asks about that 
 (``auth/token/lookup-accessor``, ``sys/capabilities-accessor``); without it, the client token
 is checked (``auth/token/lookup-self``, ``sys/capabilities-self``), which proves something
 only if it is the deployed token, so a client that is the admin token is refused
-(:mod:`patterns.kms.vault_binding`).
+(:mod:`patterns.kms.vault_binding`). The policy rewrite is :mod:`patterns.kms.vault_policy`.
 ``destroy_key`` sets ``deletion_allowed`` and deletes the key: crypto-shredding.
 
 Two tokens, neither of them root: the application's (``client``) does the routine data-key
@@ -31,13 +31,14 @@ allowed to do fails with a :class:`KmsError` that names the capability it needs
 
 ``hvac`` is imported only by :meth:`VaultTransitKms.connect`, so this package imports
 without it (``pip install 'anthropic-key-patterns[kms]'``).
+How hvac's failures become :class:`KmsError` or :class:`DecryptionError` is in
+:mod:`patterns.kms.vault_errors`.
 """
 
 from __future__ import annotations
 
 import base64
 import importlib
-import json
 import re
 from typing import Any, Final
 
@@ -52,33 +53,17 @@ from patterns.kms.protocol import (
     parse_wrapped,
     require_tls,
 )
-from patterns.kms.vault_binding import VaultTokens, confirm_denied
+from patterns.kms.vault_errors import HvacErrors, vault_call
+from patterns.kms.vault_policy import AppPolicy
 
 __all__ = ["VaultTransitKms"]
 
 _VERSION_RE: Final = re.compile(r"^vault:v(\d+):")
 _NAME_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_TAMPERED: Final = ("message authentication failed", "invalid ciphertext", "could not decode")
-#: What each key-administration call needs in the admin token's policy ({m}: mount, {k}: key).
-_ADMIN_NEEDS: Final = {
-    "create_key": "create and update on {m}/keys/{k}",
-    "key_info": "read on {m}/keys/{k}",
-    "rotate_key": "update on {m}/keys/{k}/rotate",
-    "set_min_decryption_version": "update on {m}/keys/{k}/config",
-    "destroy_key": "update on {m}/keys/{k}/config and delete on {m}/keys/{k}",
-}
 
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
-
-
-def _key_paths(mount: str, key_id: str) -> list[str]:
-    return [
-        f"{mount}/datakey/plaintext/{key_id}",
-        f"{mount}/decrypt/{key_id}",
-        f"{mount}/rewrap/{key_id}",
-    ]
 
 
 def _field(data: dict[str, Any], name: str) -> str:
@@ -110,12 +95,15 @@ class VaultTransitKms:
         self._client = client
         self._admin = admin_client if admin_client is not None else client
         self._mount = mount
-        self._app_policy = app_policy
-        self._accessor = app_token_accessor
-        self._hvac_errors: tuple[type[BaseException], ...] = ()
-        self._transport_errors: tuple[type[BaseException], ...] = ()
-        self._missing_policy: tuple[type[BaseException], ...] = ()
-        self._load_error_types()
+        self._errors = HvacErrors.load()
+        self._policy = AppPolicy(
+            app_policy,
+            client=client,
+            admin=self._admin,
+            accessor=app_token_accessor,
+            mount=mount,
+            errors=self._errors,
+        )
 
     @classmethod
     def connect(
@@ -151,137 +139,9 @@ class VaultTransitKms:
             app_token_accessor=app_token_accessor,
         )
 
-    def _load_error_types(self) -> None:
-        try:
-            exceptions = importlib.import_module("hvac.exceptions")
-            requests = importlib.import_module("requests")
-        except ImportError:  # pragma: no cover - a client object implies hvac is installed
-            return
-        self._transport_errors = (requests.RequestException, exceptions.VaultDown)
-        self._hvac_errors = (exceptions.VaultError, requests.RequestException)
-        self._missing_policy = (exceptions.InvalidPath,)
-
-    # -- error mapping ---------------------------------------------------------------------
     def _call(self, what: str, key_id: str, function: Any, **kwargs: Any) -> dict[str, Any]:
-        """Run one hvac call and turn its failures into our two error classes.
-
-        Vault's own messages are not passed on: they can quote request details, and the
-        caller needs the failure class and the fix, not the server's wording.
-        """
-        try:
-            response = function(mount_point=self._mount, **kwargs)
-        except self._hvac_errors as failure:
-            kind = type(failure).__name__
-            text = str(failure).lower()
-            if isinstance(failure, self._transport_errors):
-                raise KmsError(
-                    f"Vault is unreachable during {what}; refusing to continue"
-                ) from None
-            if kind == "Forbidden" and what in _ADMIN_NEEDS:
-                needs = _ADMIN_NEEDS[what].format(m=self._mount, k=key_id)
-                raise KmsError(
-                    f"Vault denied {what} on key {key_id!r}: this token lacks {needs}. Key "
-                    "administration needs the admin token (admin_token=, "
-                    "PATTERNS_VAULT_ADMIN_TOKEN) with the policy in docs/kms.md"
-                ) from None
-            if kind == "Forbidden":
-                raise KmsError(
-                    f"Vault denied {what} with key {key_id!r}: the key is disabled for this "
-                    "application (its policy denies it) or the token lacks permission"
-                ) from None
-            if kind == "InvalidRequest" and any(marker in text for marker in _TAMPERED):
-                raise DecryptionError(
-                    "cannot decrypt: the wrapped data key was modified or the encryption "
-                    "context differs from the one it was created with"
-                ) from None
-            if "too old" in text:
-                raise KmsError(
-                    f"key {key_id!r}: this version is below min_decryption_version; rewrap "
-                    "data before retiring a version"
-                ) from None
-            if "not found" in text or kind == "InvalidPath":
-                raise KmsError(
-                    f"Vault has no transit key {key_id!r} (never created, or destroyed)"
-                ) from None
-            raise KmsError(f"Vault refused {what} with key {key_id!r} ({kind})") from None
-        return dict(response.get("data") or {}) if isinstance(response, dict) else {}
-
-    # -- policy ------------------------------------------------------------------------------
-    def _read_policy(self) -> dict[str, Any]:
-        """Return the app policy's rules; a policy that does not exist yet is empty.
-
-        Any other failure raises: rewriting a policy we could not read would drop the grants
-        of every other key, so this fails closed instead.
-        """
-        try:
-            response = self._admin.sys.read_policy(name=self._app_policy)
-        except self._missing_policy:
-            return {"path": {}}
-        except self._hvac_errors as failure:
-            raise self._policy_error("read", failure) from None
-        try:
-            rules = json.loads(response["data"]["rules"])
-            if not isinstance(rules, dict) or not isinstance(rules.setdefault("path", {}), dict):
-                raise TypeError("unexpected policy shape")
-        except (ValueError, KeyError, TypeError):
-            raise KmsError(
-                f"Vault policy {self._app_policy!r} is not a JSON policy managed by this package"
-            ) from None
-        return rules
-
-    def _set_access(self, key_id: str, allowed: bool) -> None:
-        """Grant or deny the app's data-key paths for one key.
-
-        A read-modify-write of one policy: run key administration from one place at a time,
-        since Vault ACL policies have no compare-and-set.
-        """
-        if self._app_policy is None:
-            raise KmsError(
-                "Vault transit has no per-key disable switch: configure app_policy (the ACL "
-                "policy of the application's token) so that disable_key can revoke access"
-            )
-        rules = self._read_policy()
-        for path in _key_paths(self._mount, key_id):
-            rules["path"][path] = {"capabilities": ["update"] if allowed else ["deny"]}
-        try:
-            self._admin.sys.create_or_update_policy(name=self._app_policy, policy=rules)
-        except self._hvac_errors as failure:
-            raise self._policy_error("update", failure) from None
-
-    def _policy_error(self, action: str, failure: BaseException) -> KmsError:
-        if isinstance(failure, self._transport_errors):
-            return KmsError(f"Vault is unreachable: cannot {action} policy {self._app_policy!r}")
-        if type(failure).__name__ == "Forbidden":
-            return KmsError(
-                f"Vault denied the {action} of policy {self._app_policy!r}: key "
-                "administration (create, rotate, enable, disable, destroy) needs read, create "
-                f"and update on sys/policy/{self._app_policy} (the admin token, not the "
-                "application's)"
-            )
-        return KmsError(f"cannot {action} Vault policy {self._app_policy!r}")
-
-    def _access_allowed(self, key_id: str, *, strict: bool = False) -> bool:
-        """Whether the app policy grants the key; an unreadable policy reads as "no", or
-        raises with ``strict`` (so a permission problem is not reported as "disabled")."""
-        if self._app_policy is None:
-            return True
-        try:
-            rules = self._read_policy()
-        except KmsError:
-            if strict:
-                raise
-            return False  # unknown means not usable: fail closed
-        grant = rules["path"].get(_key_paths(self._mount, key_id)[0], {})
-        return "deny" not in grant.get("capabilities", ["deny"])
-
-    def _confirm_denied(self, key_id: str) -> None:
-        """Prove the deny binds the application's token (see :mod:`.vault_binding`)."""
-        confirm_denied(
-            VaultTokens(self._client, self._admin, self._accessor, self._hvac_errors),
-            app_policy=str(self._app_policy),
-            key_id=key_id,
-            key_paths=_key_paths(self._mount, key_id),
-        )
+        """Run one hvac call on this mount (errors mapped by :func:`vault_call`)."""
+        return vault_call(self._errors, self._mount, what, key_id, function, **kwargs)
 
     # -- the Kms protocol ------------------------------------------------------------------------
     def create_key(self, name: str) -> str:
@@ -291,8 +151,8 @@ class VaultTransitKms:
         self._call(
             "create_key", name, transit.create_key, name=name, derived=True, key_type="aes256-gcm96"
         )
-        if self._app_policy is not None:
-            self._set_access(name, True)
+        if self._policy.name is not None:
+            self._policy.set_access(name, True)
         return name
 
     def _native(self, wrapped: bytes) -> tuple[KeyRef, str]:
@@ -347,7 +207,7 @@ class VaultTransitKms:
         return self._frame(ref.key_id, _field(data, "ciphertext"))
 
     def rotate_key(self, key_id: str) -> int | None:
-        if not self._access_allowed(key_id, strict=True):
+        if not self._policy.allows(key_id, strict=True):
             raise KmsError(f"customer key {key_id!r} is disabled; enable it to rotate it")
         self._call("rotate_key", key_id, self._admin.secrets.transit.rotate_key, name=key_id)
         return self.key_info(key_id).latest_version
@@ -367,12 +227,12 @@ class VaultTransitKms:
         """Deny the key's data-key paths in the app policy, then confirm with Vault that the
         application's token is bound by it (see the module docstring)."""
         self.key_info(key_id)  # unknown keys fail clearly
-        self._set_access(key_id, False)
-        self._confirm_denied(key_id)
+        self._policy.set_access(key_id, False)
+        self._policy.confirm_denied(key_id)
 
     def enable_key(self, key_id: str) -> None:
         self.key_info(key_id)
-        self._set_access(key_id, True)
+        self._policy.set_access(key_id, True)
 
     def destroy_key(self, key_id: str) -> None:
         transit = self._admin.secrets.transit
@@ -384,8 +244,8 @@ class VaultTransitKms:
             deletion_allowed=True,
         )
         self._call("destroy_key", key_id, transit.delete_key, name=key_id)
-        if self._app_policy is not None:
-            self._set_access(key_id, False)
+        if self._policy.name is not None:
+            self._policy.set_access(key_id, False)
 
     def key_info(self, key_id: str) -> KeyInfo:
         data = self._call("key_info", key_id, self._admin.secrets.transit.read_key, name=key_id)
@@ -394,9 +254,9 @@ class VaultTransitKms:
             name=str(data.get("name", key_id)),
             latest_version=int(_field(data, "latest_version")),
             min_decryption_version=int(_field(data, "min_decryption_version")),
-            enabled=self._access_allowed(key_id),
+            enabled=self._policy.allows(key_id),
             backend=self.backend,
         )
 
     def __repr__(self) -> str:
-        return f"VaultTransitKms(mount={self._mount!r}, app_policy={self._app_policy!r})"
+        return f"VaultTransitKms(mount={self._mount!r}, app_policy={self._policy.name!r})"
