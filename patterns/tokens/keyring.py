@@ -43,12 +43,14 @@ current key for whatever the store says".
 A rollover that has nothing to do (the same key, versions already revoked) changes nothing
 and says so, so a response script can be run twice. Keys are compared in constant time
 and only fingerprints appear in reports and logs.
+
+The versions and the registry view behind all this are :mod:`patterns.tokens.keyring_state`;
+the key file and the reload route are :mod:`patterns.tokens.keyring_admin`.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Final
@@ -59,11 +61,11 @@ from patterns.tokens.key_refs import (
     KeyRefRegistry,
     KeyRefs,
     KeyStatus,
-    KeyVersion,
     RegistryReader,
     Rollover,
 )
 from patterns.tokens.keyring_admin import ReloadRequest, add_rollover_route, key_file_source
+from patterns.tokens.keyring_state import KeyringState
 
 if TYPE_CHECKING:
     from patterns.tokens.service import TokenService
@@ -91,7 +93,7 @@ _UNKNOWN_MESSAGE: Final = (
 )
 
 
-class Keyring(Mapping[str, ApiKey]):
+class Keyring(KeyringState, Mapping[str, ApiKey]):
     """Versions of the organisation key; ``get(key_ref)`` picks the key for a token.
 
     ``clock`` returns seconds since the epoch (inject a fake one to fast-forward the grace
@@ -121,25 +123,15 @@ class Keyring(Mapping[str, ApiKey]):
         refresh: float = 1.0,
         retry_after: float = 1.0,
     ) -> None:
-        if not name.isidentifier():
-            raise ConfigurationError("a keyring name must be a short identifier such as 'org'")
-        self._name = name
-        self._prefix = f"{name}-"
-        self._legacy = frozenset(legacy_refs)
-        self._legacy_revoked = False
-        self._clock = clock
-        self._source = source
-        self._refresh, self._retry_after = refresh, retry_after
-        self._reader = (
-            None
-            if registry is None
-            else RegistryReader(registry, refresh=refresh, retry_after=retry_after)
+        super().__init__(
+            name=name,
+            clock=clock,
+            legacy_refs=legacy_refs,
+            registry=registry,
+            refresh=refresh,
+            retry_after=retry_after,
         )
-        self._published = False
-        self._foreign: set[str] = set()  # registered by other replicas, no key held here
-        self._revoked_elsewhere: set[str] = set()  # revoked refs this keyring never held
-        self._lock = threading.Lock()
-        self._versions: dict[str, KeyVersion] = {}
+        self._source = source
         self._services: list[TokenService] = []
         self._current = self._add(ApiKey(key))
         with self._lock:
@@ -336,98 +328,3 @@ class Keyring(Mapping[str, ApiKey]):
         if self._source is None:
             raise ConfigurationError("this keyring has no source to reload the key from")
         return self.rollover(self._source(), grace=grace, revoke_previous=revoke_previous)
-
-    # -- internals (lock held) ----------------------------------------------------------
-    def _join_registry(self) -> None:
-        """Refuse a registry that may lose revocations (``check_durability``: Redis under an
-        allkeys-* policy), take its state, refuse a revoked current key, publish."""
-        if self._reader is None:
-            return
-        check = getattr(self._reader.registry, "check_durability", None)
-        if callable(check):
-            check()  # raises ConfigurationError; its warnings are the caller's to show
-        self._sync(force=True)
-        current = self._versions[self._current]
-        if current.revoked:
-            raise ConfigurationError(
-                f"the organisation key {current.fingerprint} was revoked after a leak; write "
-                "a new key (created in the Console) to the key file"
-            )
-        self._publish()
-
-    def _ref_of(self, key: ApiKey) -> str:
-        return self._prefix + key.fingerprint.removeprefix("sha256:")
-
-    def _add(self, key: ApiKey) -> str:
-        """The ref of ``key`` (its name and fingerprint: the same on every replica), made
-        current; a version still in its grace period comes back as it was."""
-        ref = self._ref_of(key)
-        existing = self._versions.pop(ref, None)
-        added_at = existing.added_at if existing is not None else self._clock()
-        self._versions[ref] = KeyVersion(ref, key, key.fingerprint, added_at)  # newest last
-        self._foreign.discard(ref)
-        return ref
-
-    def _sync(self, *, force: bool, back_off: bool = False) -> None:
-        """Take the registry's revocations and known refs, at most every ``refresh``
-        seconds unless forced. A registry that cannot be read raises: fail closed; with
-        ``back_off``, within ``retry_after`` of a failed read it raises without trying."""
-        shared = None if self._reader is None else self._reader.read(force=force, back_off=back_off)
-        if shared is None:
-            return
-        for ref in shared.revoked:
-            version = self._versions.get(ref)
-            if version is not None:
-                if not version.revoked:
-                    version.revoked, version.key = True, None
-            elif ref in self._legacy:
-                self._legacy_revoked = True
-            else:
-                self._revoked_elsewhere.add(ref)
-        self._foreign = {
-            ref
-            for ref in shared.known
-            if ref.startswith(self._prefix)
-            and ref not in self._versions
-            and ref not in self._revoked_elsewhere
-        }
-        if self._published and (
-            self._current not in shared.known or not self._revoked_refs() <= shared.revoked
-        ):
-            # Refs are never removed: the store lost them (evicted, or restarted without
-            # persistence). Write back what this replica knows; see docs/lifecycle.md.
-            log.error(
-                "keyring %s: the token store lost key refs this replica wrote (eviction, or "
-                "a restart without persistence?); writing them back",
-                self._name,
-            )
-            self._publish()
-
-    def _revoked_refs(self) -> set[str]:
-        revoked = {v.ref for v in self._versions.values() if v.revoked}
-        revoked |= self._revoked_elsewhere
-        if self._legacy_revoked:
-            revoked |= self._legacy
-        return revoked
-
-    def _publish(self) -> None:
-        """Write this replica's current ref and every revocation it knows to the registry
-        (idempotent: a rerun after a failed write completes it)."""
-        if self._reader is None:
-            return
-        self._published = False  # until the write succeeds: a failed one is not a "loss"
-        revoked = sorted(self._revoked_refs())
-        self._reader.registry.record_key_refs(known=[self._current], revoked=revoked)
-        self._published = True
-
-    def _retire_due(self, now: float) -> None:
-        for version in self._versions.values():
-            if (
-                version.key is not None
-                and version.retire_at is not None
-                and now >= version.retire_at
-            ):
-                version.key = None  # its tokens now use the current key
-
-    def _status(self, version: KeyVersion) -> KeyStatus:
-        return version.status(current=version.ref == self._current)
