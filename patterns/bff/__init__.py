@@ -9,9 +9,12 @@ cookie that is Secure, HttpOnly and SameSite=Strict, a CSRF token in the answer)
 their own key once (``PUT /keys/anthropic``: sealed with Pattern 3 before it is stored) and
 calls ``POST /claude/messages`` (validated, rate limited, forwarded with their key,
 streamed through). Modules: :mod:`.settings`, :mod:`.passwords`, :mod:`.stores` and
-:mod:`.redis_stores`, :mod:`.vault`, :mod:`.validation`, :mod:`.security`, :mod:`.proxy`,
-:mod:`.messages`, :mod:`.routes`, :mod:`.monitoring`, :mod:`.app`, :mod:`.cli` (``python -m
-patterns serve bff``), :mod:`.client` (the official SDK pointed at a BFF).
+:mod:`.redis_stores` (built from :mod:`.redis_common`, :mod:`.redis_sessions` and
+:mod:`.redis_records`), :mod:`.ratelimit` (the ``limits`` library), :mod:`.vault`,
+:mod:`.validation`, :mod:`.security`, :mod:`.pool` (the upstream connection pool),
+:mod:`.proxy`, :mod:`.messages`, :mod:`.routes`, :mod:`.context`, :mod:`.monitoring`,
+:mod:`.app`, :mod:`.cli` (``python -m patterns serve bff``), :mod:`.client` (the official
+SDK pointed at a BFF) and :mod:`.lab` (the notebook's attack lab).
 """
 
 from patterns.bff.app import create_app

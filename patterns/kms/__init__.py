@@ -8,7 +8,8 @@
 
 Modules: :mod:`.protocol` (the ``Kms`` contract), :mod:`.envelope` (seal/unseal/rewrap),
 :mod:`.audit` (hash-chained audit log), :mod:`.caching` (optional data-key cache),
-:mod:`.local`, :mod:`.vault` and :mod:`.aws` (backends; hvac and boto3 are imported lazily),
+:mod:`.local`, :mod:`.vault` (with :mod:`.vault_errors` and :mod:`.vault_policy`) and
+:mod:`.aws` (backends; hvac and boto3 are imported lazily),
 :mod:`.explorer` (the model behind the notebook's key-hierarchy widget) and
 :mod:`.environment` (choose a real KMS from ``PATTERNS_*`` variables).
 """
