@@ -183,7 +183,7 @@ def test_revocation_routes(proxy: tuple[str, TokenService]) -> None:
     with pytest.raises(anthropic.AuthenticationError):
         ask(sdk(url, one["token"]))
     revoked = httpx.delete(f"{url}/users/alice/tokens", headers=auth)
-    assert revoked.json() == {"revoked": 1}
+    assert revoked.json() == {"revoked": 1, "known": True}
     with pytest.raises(anthropic.AuthenticationError):
         ask(sdk(url, two["token"]))
     assert ask(sdk(url, three["token"]))

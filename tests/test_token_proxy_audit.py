@@ -158,7 +158,10 @@ def test_issuer_routes_are_audited(proxy: tuple[str, AuditTrail, Lines]) -> None
     assert httpx.delete(f"{url}/tokens/{minted['token_id']}", headers=issuer).status_code == 204
     assert httpx.delete(f"{url}/tokens/{minted['token_id']}", headers=issuer).status_code == 404
     mint(url, user_id="bob")
-    assert httpx.delete(f"{url}/users/bob/tokens", headers=issuer).json() == {"revoked": 1}
+    assert httpx.delete(f"{url}/users/bob/tokens", headers=issuer).json() == {
+        "revoked": 1,
+        "known": True,
+    }
     (refused,) = trail.events("issuer_refused")
     assert refused["route"] == "/tokens"
     assert refused["status"] == 401
@@ -169,6 +172,7 @@ def test_issuer_routes_are_audited(proxy: tuple[str, AuditTrail, Lines]) -> None
         "at": bulk["at"],
         "user": "bob",
         "revoked": 1,
+        "known": True,
         "status": 200,
     }
 

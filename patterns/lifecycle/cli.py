@@ -213,9 +213,8 @@ def _user_key_leaked(args: argparse.Namespace) -> int:
     elif args.no_token_proxy:
         tokens = NOT_DEPLOYED
     if not args.bff_redis:
-        return _print_report(
-            user_key_leaked(args.user, tokens=tokens, audit=audit, actor="patterns-cli")
-        )
+        report = user_key_leaked(args.user, tokens=tokens, audit=audit, actor="patterns-cli")
+        return _print_user_report(report, tokens)
     from anyio.from_thread import start_blocking_portal
 
     from patterns.bff.redis_stores import redis_stores
@@ -246,10 +245,19 @@ def _user_key_leaked(args: argparse.Namespace) -> int:
             if stores.close is not None:
                 close = stores.close
                 portal.call(_await_close, close)
-    status = _print_report(report)
+    status = _print_user_report(report, tokens)
     location = getattr(stores.sessions, "location", None)
     if location is not None:  # host, port, database, namespace: never the URL's password
         print(f"  checked: the BFF's {location()}")
+    return status
+
+
+def _print_user_report(report: IncidentReport, tokens: UserTokens | None) -> int:
+    """The report, then which token proxy was asked (a wrong --proxy reads "not verified")."""
+    status = _print_report(report)
+    shown = getattr(tokens, "shown", None)
+    if shown is not None:
+        print(f"  checked: the token proxy at {shown()}")
     return status
 
 

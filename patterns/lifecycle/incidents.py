@@ -10,7 +10,9 @@ nothing left to do and says so), reports every step it took, and writes an audit
   (``bff_user_stores(bff_of(app).stores)``). :data:`NOT_DEPLOYED` says a store does not
   exist in this deployment (no token proxy, say), which is not the same as not handing it
   over. A run that finds nothing anywhere is "contained" only if a store that can say so
-  knows the user (see :func:`user_key_leaked`).
+  knows the user (see :func:`user_key_leaked`); a token store that can say (a running
+  proxy's answer, :class:`~patterns.lifecycle.remote.RemoteUserTokens`) and never knew the
+  user fails its own step as "not verified".
 * :func:`org_key_leaked`: roll the token proxy's organisation key over with no grace and
   revoke every token minted under the old key; contained only once the leaked key (named by
   its fingerprint) is no longer current and its ref is revoked.
@@ -148,6 +150,30 @@ def _step(action: str, noun: str, store: object, result: object) -> Step:
     return _count_step(action, result, noun, store)
 
 
+def _tokens_step(action: str, user_id: str, tokens: object, revoked: object) -> Step:
+    """The token step; "not verified" instead of "nothing to do" when the token store can
+    say whether it ever knew ``user_id`` and did not (a mistyped id, or the wrong proxy)."""
+    step = _step(action, "token", tokens, revoked)
+    if step.outcome != "nothing to do" or tokens is NOT_DEPLOYED:
+        return step
+    if not isinstance(tokens, KnowsUsers):
+        return step
+    try:
+        known = tokens.user_known(user_id)
+    except PatternError as error:
+        return Step(action, "failed", f"not verified: {error}")
+    if known is False:
+        return Step(
+            action,
+            "failed",
+            "not verified: revoked nothing, and the token proxy has no record of user "
+            f"{user_id!r} (no token issued to them within its retention, 30 days by "
+            "default); check the user id, and that this is the proxy that issues this "
+            "deployment's tokens (another proxy with the same issuer secret answers too)",
+        )
+    return step
+
+
 def _confirm_user(user_id: str, stores: Iterable[object]) -> Step | None:
     """None if a store that can say knows ``user_id`` (or none can say); else a failed step:
     a run that found nothing anywhere may have looked in the wrong place or for the wrong
@@ -193,11 +219,15 @@ def user_key_leaked(
     key is deleted, so a sign-in racing the response gets a session with no key to spend
     (a new session, though: if the password leaked too, change it as well).
 
-    When every store found nothing, the stores that can say whether they ever saw the user
-    (:class:`KnowsUsers`: the BFF's stores) are asked; if none did, the report adds a failed
-    "not verified" step instead of claiming "contained" for a mistyped user id. A store
-    that can check it holds the BFF's data (the Redis stores' marker) fails its step when
-    pointed at the wrong database or namespace."""
+    A token store that can say whether it ever knew the user (:class:`KnowsUsers`:
+    :class:`~patterns.lifecycle.remote.RemoteUserTokens` reads the proxy's ``known``) and
+    revoked nothing fails its step as "not verified" when it did not know them, or could not
+    say (a proxy from before ``known``): a mistyped user id or the wrong proxy is not
+    "nothing left". When every store found nothing, the stores that can say whether they
+    ever saw the user (:class:`KnowsUsers`: the BFF's stores) are asked; if none did, the
+    report adds a failed "not verified" step instead of claiming "contained" for a mistyped
+    user id. A store that can check it holds the BFF's data (the Redis stores' marker) fails
+    its step when pointed at the wrong database or namespace."""
     report = IncidentReport("user-key-leaked", f"user {user_id}")
     revoke = "revoke temporary tokens"
     revoked = _attempt(tokens, lambda: _need(tokens).revoke_user(user_id))
@@ -209,7 +239,7 @@ def user_key_leaked(
             revoked = PatternError(f"after ending the sessions, revoking again failed: {late}")
         else:
             revoked = int(revoked or 0) + int(late or 0)
-    report.steps.append(_step(revoke, "token", tokens, revoked))
+    report.steps.append(_tokens_step(revoke, user_id, tokens, revoked))
     report.steps.append(_step("delete the stored key", "key", keys, deleted))
     report.steps.append(_step("end sessions", "session", sessions, ended))
     if all(step.outcome == "nothing to do" for step in report.steps):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -16,7 +16,13 @@ from patterns.errors import ConfigurationError
 from patterns.kms.protocol import require_tls
 from patterns.lifecycle.incidents import IncidentReport, leak_steps, normalise_fingerprint
 
-__all__ = ["RemoteUserTokens", "org_key_leaked_remote", "reload_org_key", "revoke_user_tokens"]
+__all__ = [
+    "RemoteUserTokens",
+    "org_key_leaked_remote",
+    "reload_org_key",
+    "revoke_user_tokens",
+    "revoke_user_tokens_known",
+]
 
 
 def _issuer() -> dict[str, str]:
@@ -42,8 +48,24 @@ def _call(method: str, url: str, **options: Any) -> dict[str, Any]:
         except (ValueError, KeyError, TypeError):
             message = f"HTTP {response.status_code}"
         raise ConfigurationError(f"the token proxy refused: {message}")
-    payload: dict[str, Any] = response.json()
+    try:
+        payload = response.json()
+    except ValueError:
+        payload = None
+    if not isinstance(payload, dict):
+        raise ConfigurationError(
+            f"the answer from {_shown(url)} is not a JSON object: is it the token proxy?"
+        )
     return payload
+
+
+def _shown(url: str) -> str:
+    """``url`` for a report: scheme, host, port and path, never a password in it."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
 def reload_org_key(proxy: str, *, grace: float, revoke_previous: bool) -> dict[str, Any]:
@@ -79,17 +101,56 @@ def org_key_leaked_remote(proxy: str, *, leaked: str) -> IncidentReport:
     return report
 
 
+def revoke_user_tokens_known(proxy: str, user_id: str) -> tuple[int, bool | None]:
+    """``DELETE /users/{user}/tokens``: how many live tokens were revoked, and whether the
+    proxy knew the user (None: its answer does not say, a proxy from before ``known``)."""
+    result = _call("DELETE", f"{proxy.rstrip('/')}/users/{quote(user_id, safe='')}/tokens")
+    revoked, known = result.get("revoked"), result.get("known")
+    if isinstance(revoked, bool) or not isinstance(revoked, int) or revoked < 0:
+        raise ConfigurationError(
+            f"the answer from {_shown(proxy)} has no count of revoked tokens: is it the "
+            "token proxy?"
+        )
+    return revoked, known if isinstance(known, bool) else None
+
+
 def revoke_user_tokens(proxy: str, user_id: str) -> int:
     """``DELETE /users/{user}/tokens``: how many live tokens were revoked."""
-    result = _call("DELETE", f"{proxy.rstrip('/')}/users/{quote(user_id, safe='')}/tokens")
-    return int(result["revoked"])
+    return revoke_user_tokens_known(proxy, user_id)[0]
 
 
 class RemoteUserTokens:
-    """A :class:`~patterns.lifecycle.incidents.UserTokens` over a running proxy's API."""
+    """:class:`~patterns.lifecycle.incidents.UserTokens` over a running proxy's API, and
+    :class:`~patterns.lifecycle.incidents.KnowsUsers` from its answers' ``known``, so a
+    proxy that never issued the user a token (a mistyped id, the wrong ``--proxy``) makes
+    the response "not verified"."""
 
     def __init__(self, proxy: str) -> None:
         self.proxy = proxy
+        self._answers: dict[str, list[bool | None]] = {}  # user -> each answer's "known"
+
+    def shown(self) -> str:
+        """The proxy's URL for a report, without a password it may carry."""
+        return _shown(self.proxy)
 
     def revoke_user(self, user_id: str) -> int:
-        return revoke_user_tokens(self.proxy, user_id)
+        revoked, known = revoke_user_tokens_known(self.proxy, user_id)
+        self._answers.setdefault(user_id, []).append(known)
+        return revoked
+
+    def user_known(self, user_id: str) -> bool | None:
+        """Whether an answer to :meth:`revoke_user` said the proxy knew ``user_id``; None
+        before any. Raises :class:`ConfigurationError` when an answer did not say (an
+        older proxy) and none said yes: fail closed, not "known"."""
+        answers = self._answers.get(user_id)
+        if not answers:
+            return None
+        if True in answers:
+            return True
+        if None in answers:
+            raise ConfigurationError(
+                f"the token proxy at {_shown(self.proxy)} does not say whether it knew user "
+                f"{user_id!r} (its answer has no 'known': a version from before it); upgrade "
+                "it, or look for token_minted events of this user in its audit log"
+            )
+        return False

@@ -7,16 +7,22 @@ with the process), and O(log n) work per operation.
 It is also the :class:`~patterns.tokens.key_refs.KeyRefRegistry` of a single-process proxy:
 its tokens die with the process, and so do the key refs it records, which is exactly as
 long as those refs can matter.
+
+It remembers which users it issued tokens to (:meth:`MemoryTokenStore.issued_to`), for
+``user_retention`` seconds after their last token and at most ``max_users`` of them (the
+oldest are forgotten first): incident response tells "nothing left to revoke" from "never
+knew that user" with it, and a forgotten user reads as unknown, which fails closed.
 """
 
 from __future__ import annotations
 
 import heapq
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 
 from patterns.tokens.key_refs import KeyRefs
-from patterns.tokens.model import Rejection, TokenRecord
+from patterns.tokens.model import DEFAULT_USER_RETENTION, Rejection, TokenRecord
 
 __all__ = ["MemoryTokenStore"]
 
@@ -25,7 +31,14 @@ class MemoryTokenStore:
     """Token records in a dict behind one lock. Not shared between processes: use
     :class:`~patterns.tokens.redis_store.RedisTokenStore` behind a load balancer."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, *, user_retention: float = DEFAULT_USER_RETENTION, max_users: int = 100_000
+    ) -> None:
+        if not user_retention > 0 or max_users < 1:
+            raise ValueError("user_retention must be positive and max_users at least 1")
+        self._retention = float(user_retention)
+        self._max_users = max_users
+        self._issued: OrderedDict[str, float] = OrderedDict()  # user -> until, soonest first
         self._lock = threading.Lock()
         self._records: dict[str, TokenRecord] = {}  # token hash -> record
         self._by_id: dict[str, str] = {}  # token id -> token hash
@@ -41,6 +54,13 @@ class MemoryTokenStore:
             self._by_id[record.token_id] = token_hash
             self._by_user.setdefault(record.user_id, set()).add(record.token_id)
             heapq.heappush(self._expiry, (record.expires_at, token_hash))
+            # Moved to the end: the order stays "forgotten soonest first" (one retention).
+            user = record.user_id
+            until = max(self._issued.get(user, now), now + self._retention, record.expires_at)
+            self._issued[user] = until
+            self._issued.move_to_end(user)
+            while len(self._issued) > self._max_users:
+                self._issued.popitem(last=False)
 
     def consume(
         self,
@@ -82,6 +102,12 @@ class MemoryTokenStore:
         with self._lock:
             return sum(self._revoke(token_id) for token_id in self._by_user.pop(user_id, set()))
 
+    def issued_to(self, user_id: str, now: float) -> bool:
+        """Whether a token was issued to ``user_id`` within the retention, or one is live."""
+        with self._lock:
+            self._drop_expired(now)
+            return self._issued.get(user_id, now) > now or user_id in self._by_user
+
     def key_refs(self) -> KeyRefs:
         with self._lock:
             return KeyRefs(frozenset(self._known_refs), frozenset(self._revoked_refs))
@@ -109,6 +135,8 @@ class MemoryTokenStore:
         return True
 
     def _drop_expired(self, now: float) -> None:
+        while self._issued and next(iter(self._issued.values())) <= now:
+            self._issued.popitem(last=False)
         while self._expiry and self._expiry[0][0] <= now:
             _, token_hash = heapq.heappop(self._expiry)
             record = self._records.pop(token_hash, None)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Final, Literal
 
 __all__ = [
+    "DEFAULT_USER_RETENTION",
     "TOKEN_PREFIX",
     "TOKEN_RE",
     "Grant",
@@ -30,6 +31,11 @@ __all__ = [
 
 TOKEN_PREFIX: Final = "akp_tmp_"  # noqa: S105 - a public prefix, not a secret
 TOKEN_RE: Final = re.compile(rf"^{TOKEN_PREFIX}[A-Za-z0-9_-]{{43}}$")
+
+#: How long a store remembers that it issued a token to a user (seconds; never less than the
+#: token's own lifetime). Incident response asks it, to tell "revoked 0 tokens" from "this
+#: proxy never knew that user" (a mistyped id, or the wrong proxy).
+DEFAULT_USER_RETENTION: Final = 30 * 24 * 3600.0
 
 #: Why a store refused a token. The proxy tells clients only "invalid token" (401) or
 #: "outside its scope" (403); the reason goes to the audit log.

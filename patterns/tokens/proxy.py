@@ -7,8 +7,9 @@ and forwards the request, streaming the answer back chunk by chunk. Errors use t
 envelope, so the SDK raises ``AuthenticationError`` for a bad token and
 ``PermissionDeniedError`` for a request outside the token's scope.
 
-Minting and revocation sit behind an issuer secret: in the guide's diagram that is the auth
-service, which signs users in and then asks this proxy for a token on their behalf.
+Minting and revocation sit behind an issuer secret (:mod:`patterns.tokens.issuer`): in the
+guide's diagram that is the auth service, which signs users in and then asks this proxy for
+a token on their behalf.
 
 Every proxied call, mint, revocation and refusal is one structured event on the
 ``patterns.tokens.audit`` logger (JSON lines, redacting filter on), in the BFF's shape where
@@ -20,36 +21,26 @@ on the way through, as the BFF does.
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
-import re
-import secrets
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Final
 
 import anyio.to_thread
 import httpx
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
 from patterns.audit import TOKENS_AUDIT_LOGGER, AuditTrail
-from patterns.errors import (
-    ConfigurationError,
-    InvalidRequestError,
-    StoreUnavailable,
-    TokenRejected,
-    TokenScopeError,
-)
+from patterns.errors import ConfigurationError, StoreUnavailable, TokenRejected, TokenScopeError
 from patterns.keys import ApiKey
 from patterns.kms.protocol import require_tls
+from patterns.tokens.answers import NO_STORE, error_response, new_request_id, rfc3339
 from patterns.tokens.calls import (
     STORE_DOWN,
     CallRecord,
@@ -64,12 +55,13 @@ from patterns.tokens.intake import (
     read_capped,
     scope_of,
 )
-from patterns.tokens.keyring import Keyring, add_rollover_route
+from patterns.tokens.issuer import MintRequest, add_issuer_routes
+from patterns.tokens.keyring import Keyring
 from patterns.tokens.model import TOKEN_RE, Grant
 from patterns.tokens.service import REJECTED_MESSAGE, TokenService
-from patterns.upstream.envelope import UpstreamError, error_json
+from patterns.upstream.envelope import UpstreamError
 
-__all__ = ["DEFAULT_ALLOWED_FIELDS", "ProxySettings", "create_app"]
+__all__ = ["DEFAULT_ALLOWED_FIELDS", "MintRequest", "ProxySettings", "create_app"]
 
 log = logging.getLogger("patterns.tokens.proxy")
 
@@ -77,9 +69,7 @@ _FORWARDED_REQUEST_HEADERS: Final = frozenset({"content-type", "accept", "anthro
 _FORWARDED_RESPONSE_HEADERS: Final = frozenset(
     {"content-type", "content-encoding", "request-id", "retry-after", "x-should-retry"}
 )
-_NO_STORE: Final = {"cache-control": "no-store"}
 _EVENT_OF: Final = {"/v1/messages": "message", "/v1/messages/count_tokens": "count_tokens"}
-_TOKEN_ID_RE: Final = re.compile(r"^tok_[0-9a-f]{24}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,38 +105,6 @@ class ProxySettings:
                 "the issuer secret must have at least 32 characters; generate one with "
                 "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
             )
-
-
-class MintRequest(BaseModel):
-    """``POST /tokens``: who the token is for, and its limits (defaults from the service)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    user_id: str = Field(min_length=1, max_length=256)
-    ttl_seconds: float | None = Field(default=None, gt=0)
-    max_uses: int | None = Field(default=None, ge=1)
-    models: list[str] | None = None
-    max_tokens: int | None = Field(default=None, ge=1)
-
-
-def _request_id() -> str:
-    return "req_proxy_" + secrets.token_hex(12)
-
-
-def _refusal(status: int, message: str) -> UpstreamError:
-    """An error answer whose request id is fixed now, so the audit event can carry it."""
-    return UpstreamError(status, message, headers={"request-id": _request_id()})
-
-
-def _error(status: int, message: str, request_id: str | None = None) -> Response:
-    rid = request_id or _request_id()
-    body = error_json(UpstreamError(status, message), rid)
-    headers = {"request-id": rid, **_NO_STORE}
-    return Response(body, status_code=status, media_type="application/json", headers=headers)
-
-
-def _rfc3339(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
 
 
 def _presented_token(request: Request) -> str:
@@ -201,107 +159,21 @@ def create_app(
 
     @app.exception_handler(UpstreamError)
     async def refused(request: Request, error: UpstreamError) -> Response:
-        return _error(error.status, error.message, error.headers.get("request-id"))
+        return error_response(error.status, error.message, error.headers.get("request-id"))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError) -> Response:
         fields = ", ".join(".".join(str(p) for p in e["loc"][1:]) for e in error.errors())
-        return _error(400, f"invalid request: check {fields or 'the body'}")
+        return error_response(400, f"invalid request: check {fields or 'the body'}")
 
     @app.exception_handler(StoreUnavailable)
     async def store_down(request: Request, error: StoreUnavailable) -> Response:
         log.error("token store unavailable: refusing the request")
-        return _error(500, STORE_DOWN)
+        return error_response(500, STORE_DOWN)
 
-    _add_issuer_routes(app, service, settings, trail)
+    add_issuer_routes(app, service, settings, trail)
     _add_message_routes(app, service, settings, trail)
     return app
-
-
-def _add_issuer_routes(
-    app: FastAPI, service: TokenService, settings: ProxySettings, trail: AuditTrail
-) -> None:
-    """``POST /tokens`` and the two revocation routes, behind the issuer secret."""
-
-    def require_issuer(request: Request) -> None:
-        scheme, _, value = request.headers.get("authorization", "").partition(" ")
-        expected = settings.issuer_secret.reveal().encode()
-        if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), expected):
-            refusal = _refusal(401, "a valid issuer secret is required (Authorization: Bearer)")
-            trail.record(
-                "issuer_refused",
-                route=getattr(request.scope.get("route"), "path", "unknown"),
-                status=401,
-                request_id=refusal.headers["request-id"],
-            )
-            raise refusal
-
-    issuer = [Depends(require_issuer)]
-
-    @app.post("/tokens", status_code=201)
-    async def mint(request: Request) -> Response:
-        # The issuer check comes before the body is read: a declared dependency would run only
-        # after FastAPI had read and parsed a body of any size from an anonymous client.
-        require_issuer(request)
-        raw = await read_capped(request, settings.max_body_bytes)
-        try:
-            body = MintRequest.model_validate_json(raw)
-        except ValidationError as error:
-            fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in error.errors())
-            raise UpstreamError(400, f"invalid request: check {fields or 'the body'}") from None
-        try:
-            minted = await anyio.to_thread.run_sync(
-                lambda: service.mint(
-                    body.user_id,
-                    ttl=body.ttl_seconds,
-                    max_uses=body.max_uses,
-                    models=body.models,
-                    max_tokens=body.max_tokens,
-                )
-            )
-        except InvalidRequestError as error:
-            raise UpstreamError(400, str(error)) from None
-        log.info("minted %s for user %s", minted.token_id, minted.user_id)
-        trail.record(
-            "token_minted",
-            user=minted.user_id,
-            token_id=minted.token_id,
-            key_ref=service.key_ref,
-            max_uses=minted.max_uses,
-            expires_at=round(minted.expires_at, 3),
-            models=list(minted.models) if minted.models is not None else None,
-            status=201,
-        )
-        payload = {
-            "token": minted.token,
-            "token_id": minted.token_id,
-            "user_id": minted.user_id,
-            "expires_at": _rfc3339(minted.expires_at),
-            "max_uses": minted.max_uses,
-            "models": list(minted.models) if minted.models is not None else None,
-            "max_tokens": minted.max_tokens,
-        }
-        return JSONResponse(payload, status_code=201, headers=_NO_STORE)
-
-    @app.delete("/tokens/{token_id}", status_code=204, dependencies=issuer)
-    async def revoke(token_id: str) -> Response:
-        if not await anyio.to_thread.run_sync(service.revoke, token_id):
-            shown = token_id if _TOKEN_ID_RE.match(token_id) else "(not a token id)"
-            trail.record("token_revoked", token_id=shown, status=404)
-            raise UpstreamError(404, f"no live token with id {token_id!r}")
-        log.info("revoked %s", token_id)
-        trail.record("token_revoked", token_id=token_id, status=204)
-        return Response(status_code=204)
-
-    @app.delete("/users/{user_id}/tokens", dependencies=issuer)
-    async def revoke_user(user_id: str) -> Response:
-        count = await anyio.to_thread.run_sync(service.revoke_user, user_id)
-        log.info("revoked %d tokens of user %s", count, user_id)
-        trail.record("user_tokens_revoked", user=user_id, revoked=count, status=200)
-        return JSONResponse({"revoked": count}, headers=_NO_STORE)
-
-    if isinstance(settings.api_keys, Keyring):
-        add_rollover_route(app, settings.api_keys, issuer)
 
 
 async def _redeem(service: TokenService, token: str, model: str | None, limit: int | None) -> Grant:
@@ -371,8 +243,8 @@ async def _forward(
         k: v for k, v in upstream.headers.items() if k.lower() in _FORWARDED_RESPONSE_HEADERS
     }
     answer_headers["akp-token-remaining-uses"] = str(grant.remaining)
-    answer_headers["akp-token-expires-at"] = _rfc3339(grant.expires_at)
-    answer_headers.update(_NO_STORE)
+    answer_headers["akp-token-expires-at"] = rfc3339(grant.expires_at)
+    answer_headers.update(NO_STORE)
     reader = UsageReader(upstream.headers.get("content-type", ""))
 
     async def relay() -> AsyncIterator[bytes]:
@@ -417,7 +289,7 @@ def _add_message_routes(
         except (TokenRefusal, UpstreamError, StoreUnavailable) as error:
             if isinstance(error, StoreUnavailable):
                 log.error("token store unavailable: refusing the request")
-            raise audited_refusal(trail, call, error, _request_id) from None
+            raise audited_refusal(trail, call, error, new_request_id) from None
 
     @app.post("/v1/messages")
     async def messages(request: Request) -> Response:

@@ -32,10 +32,19 @@ Revoked refs must never disappear, and two Redis settings decide that (review fi
 ``CONFIG GET`` is often refused (an ACL without ``+config``, a managed service); then the
 check cannot see either setting and says so instead of guessing.
 
+Which users it issued tokens to is kept for incident response
+(:meth:`RedisTokenStore.issued_to`: "revoked 0 tokens" is not "never knew that user"): each
+mint sets ``{ns}:seen:{user_id}`` to the time until which the user is remembered
+(``user_retention`` after their last token, and never before that token expires), with the
+same expiry in Redis, so every replica sees it and nothing outlives the retention. A
+``volatile-*`` eviction policy may drop one early: the user then reads as unknown, which
+fails closed.
+
 Keys: ``{ns}:t:{sha256}`` (hash: the record), ``{ns}:id:{token_id}`` (the token's hash, for
-revocation), ``{ns}:u:{user_id}`` (set of token ids), ``{ns}:refs:known`` and
-``{ns}:refs:revoked`` (sets of key refs). The revocation scripts build key names inside Lua,
-so this layout suits a single Redis or a replicated primary, not Cluster.
+revocation), ``{ns}:u:{user_id}`` (set of token ids), ``{ns}:seen:{user_id}`` (see above),
+``{ns}:refs:known`` and ``{ns}:refs:revoked`` (sets of key refs). The revocation scripts
+build key names inside Lua, so this layout suits a single Redis or a replicated primary, not
+Cluster.
 """
 
 from __future__ import annotations
@@ -45,20 +54,25 @@ from typing import TYPE_CHECKING, Any, Final, cast
 
 from patterns.errors import ConfigurationError, StoreUnavailable
 from patterns.tokens.key_refs import KeyRefs
-from patterns.tokens.model import Rejection, TokenRecord
+from patterns.tokens.model import DEFAULT_USER_RETENTION, Rejection, TokenRecord
 
 if TYPE_CHECKING:
     import redis
 
 __all__ = ["RedisTokenStore"]
 
+# KEYS: record, token id, user's token ids, user seen. ARGV: ttl ms, token hash, token id,
+# user remembered until (caller's clock), for how many ms, then the record's fields.
 _ADD: Final = """
-redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+redis.call('HSET', KEYS[1], unpack(ARGV, 6))
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[1])
 redis.call('SADD', KEYS[3], ARGV[3])
 if redis.call('PTTL', KEYS[3]) < tonumber(ARGV[1]) then
   redis.call('PEXPIRE', KEYS[3], ARGV[1])
+end
+if tonumber(ARGV[4]) > (tonumber(redis.call('GET', KEYS[4]) or '') or 0) then
+  redis.call('SET', KEYS[4], ARGV[4], 'PX', ARGV[5])
 end
 return 1
 """
@@ -124,9 +138,18 @@ def _text(value: Any) -> str:
 class RedisTokenStore:
     """Token records in Redis. ``RedisTokenStore.from_url("redis://127.0.0.1:6379/0")``."""
 
-    def __init__(self, client: redis.Redis, *, namespace: str = "akp:tokens") -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        namespace: str = "akp:tokens",
+        user_retention: float = DEFAULT_USER_RETENTION,
+    ) -> None:
+        if not user_retention > 0:
+            raise ValueError("user_retention must be positive")
         self._client = client
         self._ns = namespace
+        self._retention = float(user_retention)
         self._add = client.register_script(_ADD)
         self._consume = client.register_script(_CONSUME)
         self._revoke = client.register_script(_REVOKE)
@@ -134,7 +157,12 @@ class RedisTokenStore:
 
     @classmethod
     def from_url(
-        cls, url: str, *, namespace: str = "akp:tokens", timeout: float = 2.0
+        cls,
+        url: str,
+        *,
+        namespace: str = "akp:tokens",
+        timeout: float = 2.0,
+        user_retention: float = DEFAULT_USER_RETENTION,
     ) -> RedisTokenStore:
         """Connect lazily to ``url`` with short timeouts, so an outage fails fast."""
         try:
@@ -144,7 +172,7 @@ class RedisTokenStore:
                 "RedisTokenStore needs the redis package: pip install redis"
             ) from None
         client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
-        return cls(client, namespace=namespace)
+        return cls(client, namespace=namespace, user_retention=user_retention)
 
     def _call(self, script: Any, keys: list[str], args: list[Any]) -> Any:
         import redis
@@ -159,13 +187,17 @@ class RedisTokenStore:
 
     def add(self, token_hash: str, record: TokenRecord, now: float) -> None:
         ttl_ms = max(1, int((record.expires_at - now) * 1000))
+        until = max(now + self._retention, record.expires_at)
+        seen_ms = max(1, int((until - now) * 1000))
         fields = [item for pair in record.to_fields().items() for item in pair]
         keys = [
             f"{self._ns}:t:{token_hash}",
             f"{self._ns}:id:{record.token_id}",
             f"{self._ns}:u:{record.user_id}",
+            f"{self._ns}:seen:{record.user_id}",
         ]
-        self._call(self._add, keys, [ttl_ms, token_hash, record.token_id, *fields])
+        args = [ttl_ms, token_hash, record.token_id, repr(until), seen_ms, *fields]
+        self._call(self._add, keys, args)
 
     def consume(
         self,
@@ -210,6 +242,24 @@ class RedisTokenStore:
 
     def revoke_user(self, user_id: str) -> int:
         return int(self._call(self._revoke_user, [f"{self._ns}:u:{user_id}"], [self._ns]))
+
+    def issued_to(self, user_id: str, now: float) -> bool:
+        """Whether any replica issued ``user_id`` a token within the retention, or one is
+        live (also for tokens minted before the store remembered users); one round trip."""
+        import redis
+
+        try:
+            pipe = self._client.pipeline(transaction=False)
+            pipe.get(f"{self._ns}:seen:{user_id}")
+            pipe.exists(f"{self._ns}:u:{user_id}")
+            until, live = pipe.execute()
+        except redis.RedisError:
+            raise StoreUnavailable("the token store (Redis) cannot be reached") from None
+        try:
+            remembered = until is not None and float(_text(until)) > now
+        except ValueError:  # not written by this store: it proves nothing
+            remembered = False
+        return remembered or bool(live)
 
     def key_refs(self) -> KeyRefs:
         """The refs every replica registered or revoked (one round trip)."""

@@ -56,6 +56,11 @@ class TokenStore(Protocol):
 
     def revoke_user(self, user_id: str) -> int: ...
 
+    def issued_to(self, user_id: str, now: float) -> bool:
+        """Whether the store issued ``user_id`` a token within its retention, or holds a
+        live one: "revoked 0" then means "nothing left", not "never knew that user"."""
+        ...
+
 
 REJECTED_MESSAGE: Final = (
     "the temporary token is not valid (unknown, expired, revoked or used up); ask your "
@@ -150,6 +155,11 @@ class TokenService:
     def revoke_user(self, user_id: str) -> int:
         """Revoke every live token of ``user_id``; returns how many."""
         return self.store.revoke_user(user_id)
+
+    def issued_to(self, user_id: str) -> bool:
+        """Whether a token was issued to ``user_id`` within the store's retention (30 days
+        by default), or one is live: the proxy's per-user revoke answers it as ``known``."""
+        return self.store.issued_to(user_id, self.clock())
 
 
 def _rejected(reason: Rejection) -> TokenRejected:
