@@ -10,11 +10,9 @@ Redis and a LocalKms file, with the clients spread over both and the PUT sent to
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import anthropic
@@ -27,8 +25,8 @@ from patterns.keys import ApiKey, canary_key
 from patterns.kms import LocalKms
 from patterns.lifecycle.traffic import Traffic, TrafficReport
 from patterns.serving import BackgroundServer
-from patterns.upstream import RateLimits, UpstreamSettings, controls_of
-from patterns.upstream import create_app as create_upstream
+from patterns.upstream import RateLimits, controls_of
+from tests import servers
 
 MODEL = "claude-haiku-4-5"
 PASSWORD = "correct horse battery staple"
@@ -43,10 +41,8 @@ def keys() -> tuple[ApiKey, ApiKey]:
 
 @pytest.fixture
 def upstream(keys: tuple[ApiKey, ApiKey]) -> Iterator[BackgroundServer]:
-    settings = UpstreamSettings(
-        api_keys=keys, limits=RateLimits(10**6, 10**8, 10**8), request_log_size=100_000
-    )
-    with BackgroundServer(create_upstream(settings)) as server:
+    limits = RateLimits(10**6, 10**8, 10**8)
+    with servers.stand_in(*keys, limits=limits, request_log_size=100_000) as server:
         yield server
 
 
@@ -150,22 +146,12 @@ def test_rotation_under_traffic_in_one_process(
         ).models.list()
 
 
-def _start_bff(
-    upstream_url: str, redis_url: str, key_file: Path
-) -> tuple[subprocess.Popen[str], str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
-    env["PATTERNS_BFF_KMS_PASSPHRASE"] = PASSPHRASE
-    env["PATTERNS_BFF_USERS"] = f"alice:{PASSWORD}"
-    command = [sys.executable, "-m", "patterns", "serve", "bff", "--port", "0"]
-    command += ["--upstream", upstream_url, "--redis", redis_url, "--kms-file", str(key_file)]
-    command += ["--requests-per-minute", "1000000", "--burst", "100000"]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
-    assert process.stdout is not None
-    first = process.stdout.readline().strip()
-    assert first.startswith("Backend-for-frontend on http://127.0.0.1:"), first
-    for _ in range(3):
-        process.stdout.readline()
-    return process, first.rsplit(" ", 1)[1]
+_start_bff = partial(
+    servers.spawn_bff,
+    passphrase=PASSPHRASE,
+    users={"alice": PASSWORD},
+    extra=("--requests-per-minute", "1000000", "--burst", "100000"),
+)
 
 
 @pytest.mark.timeout(120)
@@ -194,6 +180,5 @@ def test_rotation_under_traffic_across_two_processes_sharing_redis(
         assert clients[1].key_fingerprint() == new.fingerprint
     finally:
         for process, _ in processes:
-            process.terminate()
-            process.wait(timeout=10)
+            servers.stop(process)
     _check(report, upstream, old, new, processes=2)

@@ -10,13 +10,9 @@ revoked ref atomically, and a ref nobody registered is refused (401).
 from __future__ import annotations
 
 import logging
-import os
 import secrets
-import subprocess
-import sys
-import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 import anthropic
@@ -30,14 +26,11 @@ from patterns.keys import ApiKey, canary_key
 from patterns.serving import BackgroundServer
 from patterns.tokens import MemoryTokenStore, RedisTokenStore, TokenService
 from patterns.tokens.keyring import KeyRefs, Keyring
-from patterns.upstream import RateLimits, UpstreamSettings
-from patterns.upstream import create_app as create_upstream
-from tests.support import require_binary
+from tests import servers
 
 OLD, NEW, NEWER = canary_key(), canary_key(), canary_key()
 R1, R2, R3 = (f"org-{key.fingerprint[7:]}" for key in (OLD, NEW, NEWER))
 ISSUER = ApiKey("issuer-secret-for-keyring-persistence-" + "p" * 8)
-MODEL = "claude-haiku-4-5"
 
 Store = MemoryTokenStore | RedisTokenStore
 
@@ -168,49 +161,17 @@ def test_redis_down_at_start_is_refused(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[BackgroundServer]:
-    settings = UpstreamSettings(api_keys=(OLD, NEW), limits=RateLimits(100_000, 10**8, 10**8))
-    with BackgroundServer(create_upstream(settings)) as server:
+    with servers.stand_in(OLD, NEW) as server:
         yield server
 
 
-def _spawn(upstream_url: str, redis_url: str, key_file: Path) -> tuple[subprocess.Popen[str], str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
-    environment["PATTERNS_TOKEN_ISSUER_SECRET"] = ISSUER.reveal()
-    command = [sys.executable, "-m", "patterns", "serve", "token-proxy", "--port", "0"]
-    command += ["--upstream", upstream_url, "--redis", redis_url, "--key-file", str(key_file)]
-    process = subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, text=True)
-    assert process.stdout is not None
-    first = process.stdout.readline().strip()
-    assert first.startswith("Temporary-token proxy on http://127.0.0.1:"), first
-    return process, first.rsplit(" ", 1)[1]
-
-
-def _stop(process: subprocess.Popen[str]) -> None:
-    process.terminate()
-    process.wait(timeout=10)
-    if process.stdout is not None:
-        process.stdout.close()
-
-
-def _mint(url: str) -> str:
-    response = httpx.post(
-        f"{url}/tokens",
-        json={"user_id": "alice"},
-        headers={"authorization": f"Bearer {ISSUER.reveal()}"},
-    )
-    assert response.status_code == 201, response.text
-    return str(response.json()["token"])
-
-
-def _ask(url: str, token: str) -> None:
-    anthropic.Anthropic(base_url=url, api_key=token, max_retries=0).messages.create(
-        model=MODEL, max_tokens=8, messages=[{"role": "user", "content": "hi"}]
-    )
+_spawn = partial(servers.spawn_token_proxy, issuer=ISSUER)
+_mint = partial(servers.mint, issuer=ISSUER)
 
 
 def _refused(url: str, token: str) -> bool:
     try:
-        _ask(url, token)
+        servers.ask(url, token)
     except anthropic.AuthenticationError:
         return True
     return False
@@ -225,9 +186,7 @@ def test_leak_on_one_replica_then_restart_the_other(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("PATTERNS_TOKEN_ISSUER_SECRET", ISSUER.reveal())
-    key_file = tmp_path / "org.key"
-    key_file.write_text(OLD.reveal() + "\n")
-    key_file.chmod(0o600)
+    key_file = servers.write_key_file(tmp_path / "org.key", OLD)
     (first, first_url), (second, second_url) = (
         _spawn(upstream.url, redis_url, key_file) for _ in range(2)
     )
@@ -235,7 +194,7 @@ def test_leak_on_one_replica_then_restart_the_other(
     try:
         old_tokens = [_mint(first_url), _mint(second_url)]
         for url in (first_url, second_url):
-            _ask(url, old_tokens[0])
+            servers.ask(url, old_tokens[0])
 
         # The leak response runs against the first replica only.
         key_file.write_text(NEW.reveal() + "\n")
@@ -245,19 +204,19 @@ def test_leak_on_one_replica_then_restart_the_other(
         leak = capsys.readouterr().out
         assert status == 0, leak
         fresh = _mint(first_url)
-        _ask(first_url, fresh)
+        servers.ask(first_url, fresh)
         # The second replica was not reloaded: the store refuses the old tokens on it, and
         # its own (leaked) key is not used for the fresh token either.
         assert all(_refused(url, t) for url in (first_url, second_url) for t in old_tokens)
         assert _refused(second_url, fresh)
 
         # Restart the second replica: a new process, with nothing in memory.
-        _stop(second)
+        servers.stop(second)
         second, second_url = _spawn(upstream.url, redis_url, key_file)
         processes[1] = second
         assert all(_refused(url, t) for url in (first_url, second_url) for t in old_tokens)
-        _ask(second_url, fresh)
-        _ask(second_url, _mint(second_url))
+        servers.ask(second_url, fresh)
+        servers.ask(second_url, _mint(second_url))
 
         # A token whose record names a ref no replica registered is refused on both.
         store = RedisTokenStore.from_url(redis_url)
@@ -266,9 +225,7 @@ def test_leak_on_one_replica_then_restart_the_other(
         assert _refused(second_url, forged)
 
         # A replica started with the leaked key refuses to start (exit 2, no key shown).
-        leaked_file = tmp_path / "leaked.key"
-        leaked_file.write_text(OLD.reveal() + "\n")
-        leaked_file.chmod(0o600)
+        leaked_file = servers.write_key_file(tmp_path / "leaked.key", OLD)
         command = ["serve", "token-proxy", "--key-file", str(leaked_file), "--redis", redis_url]
         assert main(command) == 2
         err = capsys.readouterr().err
@@ -278,7 +235,7 @@ def test_leak_on_one_replica_then_restart_the_other(
     finally:
         for process in processes:
             if process.poll() is None:
-                _stop(process)
+                servers.stop(process)
 
 
 # -- review F5: a lagging replica never forwards with a revoked key -------------------------
@@ -326,12 +283,7 @@ def test_a_lagging_replica_process_refuses_right_after_a_leak_elsewhere(
     """The same over HTTP: two serve token-proxy processes, a planned rollover on the first,
     the second not reloaded; the leak response on the first is followed at once by a request
     on the second, inside the second's registry refresh."""
-    files = []
-    for name in ("first.key", "second.key"):
-        path = tmp_path / name
-        path.write_text(OLD.reveal() + "\n")
-        path.chmod(0o600)
-        files.append(path)
+    files = [servers.write_key_file(tmp_path / name, OLD) for name in ("first.key", "second.key")]
     (first, first_url), (second, second_url) = (
         _spawn(upstream.url, redis_url, path) for path in files
     )
@@ -341,7 +293,7 @@ def test_a_lagging_replica_process_refuses_right_after_a_leak_elsewhere(
         reload = f"{first_url}/admin/org-key/reload"
         assert httpx.post(reload, json={"grace_seconds": 900}, headers=issuer).status_code == 200
         token = _mint(first_url)
-        _ask(second_url, token)  # served by the second with its own key (OLD)
+        servers.ask(second_url, token)  # served by the second with its own key (OLD)
         leak = httpx.post(
             reload, json={"grace_seconds": 0, "revoke_previous": True}, headers=issuer
         )
@@ -349,11 +301,11 @@ def test_a_lagging_replica_process_refuses_right_after_a_leak_elsewhere(
         # Refused by the store itself, whatever the second's registry view (refreshed every
         # second): before the fix this request, sent at once, was forwarded with OLD.
         assert _refused(second_url, token)
-        _ask(first_url, token)
+        servers.ask(first_url, token)
     finally:
         for process in (first, second):
             if process.poll() is None:
-                _stop(process)
+                servers.stop(process)
 
 
 # -- review F7a: a keyring without a registry takes the service's store ----------------------
@@ -399,34 +351,6 @@ def test_attach_refuses_a_key_revoked_in_the_service_store() -> None:
 # -- review F6: revocations must survive in Redis --------------------------------------------
 
 
-@contextmanager
-def _own_redis(*options: str) -> Iterator[str]:
-    """A redis-server of this test's own, configured as the test needs; yields its URL."""
-    import redis
-
-    from patterns.serving import free_port
-
-    binary = require_binary(["redis-server"], install_hint="apt-get install redis-server")
-    port = free_port()
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", *options],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        with redis.Redis(host="127.0.0.1", port=port) as client:
-            for _ in range(200):
-                try:
-                    client.ping()
-                    break
-                except redis.ConnectionError:
-                    time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
 def test_the_session_redis_has_no_persistence_and_is_warned_about(redis_url: str) -> None:
     warnings = RedisTokenStore.from_url(redis_url).check_durability()
     assert len(warnings) == 1
@@ -434,7 +358,7 @@ def test_the_session_redis_has_no_persistence_and_is_warned_about(redis_url: str
 
 
 def test_persistence_on_gives_no_warning() -> None:
-    with _own_redis("--appendonly", "yes", "--dir", "/tmp") as url:
+    with servers.own_redis("--appendonly", "yes", "--dir", "/tmp") as url:
         assert RedisTokenStore.from_url(url).check_durability() == []
 
 
@@ -443,7 +367,7 @@ def test_an_evicting_redis_is_refused_at_start(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PATTERNS_TOKEN_ISSUER_SECRET", ISSUER.reveal())
-    with _own_redis("--maxmemory-policy", "allkeys-lru") as url:
+    with servers.own_redis("--maxmemory-policy", "allkeys-lru") as url:
         with pytest.raises(ConfigurationError, match="allkeys-lru"):
             RedisTokenStore.from_url(url).check_durability()
         assert main(["serve", "token-proxy", "--use-demo-key", "--redis", url]) == 2
@@ -456,7 +380,7 @@ def test_config_refused_by_an_acl_is_a_warning_not_a_guess() -> None:
     import redis
 
     password = secrets.token_hex(16)
-    with _own_redis() as url:
+    with servers.own_redis() as url:
         with redis.Redis.from_url(url) as admin:
             admin.execute_command(
                 "ACL", "SETUSER", "proxy", "on", f">{password}", "~*", "&*", "+@all", "-config"
@@ -483,7 +407,7 @@ def test_a_live_replica_writes_back_revocations_redis_evicted(
     import redis
 
     caplog.set_level(logging.ERROR, logger="patterns.tokens.keyring")
-    with _own_redis("--maxmemory", "3mb") as url:
+    with servers.own_redis("--maxmemory", "3mb") as url:
         live = Keyring(OLD, registry=RedisTokenStore.from_url(url), refresh=0)
         live.rollover(NEW, grace=0, revoke_previous=True)
         revoked = "akp:tokens:refs:revoked"

@@ -13,16 +13,13 @@ redis-server, the stand-in API, the official SDK, and the CLI entry point.
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import anthropic
-import httpx
 import pytest
 import redis
 
@@ -36,79 +33,25 @@ from patterns.lifecycle.incidents import normalise_fingerprint, org_key_leaked, 
 from patterns.serving import BackgroundServer
 from patterns.tokens import MemoryTokenStore, TokenService
 from patterns.tokens.keyring import Keyring
-from patterns.upstream import RateLimits, UpstreamSettings
-from patterns.upstream import create_app as create_upstream
+from tests import servers
 
 OLD, NEW = canary_key(), canary_key()
 ISSUER = ApiKey("issuer-secret-for-incident-checks-" + "q" * 8)
-MODEL = "claude-haiku-4-5"
 PASSWORD = "correct horse battery staple"
 PASSPHRASE = "a passphrase for the incident checks"
 
 
 @pytest.fixture
 def upstream() -> Iterator[BackgroundServer]:
-    settings = UpstreamSettings(api_keys=(OLD, NEW), limits=RateLimits(100_000, 10**8, 10**8))
-    with BackgroundServer(create_upstream(settings)) as server:
+    with servers.stand_in(OLD, NEW) as server:
         yield server
 
 
-def _environment() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
-
-
-def _spawn_proxy(
-    upstream_url: str, redis_url: str, key_file: Path
-) -> tuple[subprocess.Popen[str], str]:
-    environment = _environment()
-    environment["PATTERNS_TOKEN_ISSUER_SECRET"] = ISSUER.reveal()
-    command = [sys.executable, "-m", "patterns", "serve", "token-proxy", "--port", "0"]
-    command += ["--upstream", upstream_url, "--redis", redis_url, "--key-file", str(key_file)]
-    process = subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, text=True)
-    assert process.stdout is not None
-    first = process.stdout.readline().strip()
-    assert first.startswith("Temporary-token proxy on http://127.0.0.1:"), first
-    return process, first.rsplit(" ", 1)[1]
-
-
-def _spawn_bff(
-    upstream_url: str, redis_url: str, kms_file: Path
-) -> tuple[subprocess.Popen[str], str]:
-    environment = _environment()
-    environment["PATTERNS_BFF_KMS_PASSPHRASE"] = PASSPHRASE
-    environment["PATTERNS_BFF_USERS"] = f"alice:{PASSWORD},bob:{PASSWORD}"
-    command = [sys.executable, "-m", "patterns", "serve", "bff", "--port", "0"]
-    command += ["--upstream", upstream_url, "--redis", redis_url, "--kms-file", str(kms_file)]
-    process = subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, text=True)
-    assert process.stdout is not None
-    first = process.stdout.readline().strip()
-    assert first.startswith("Backend-for-frontend on http://127.0.0.1:"), first
-    for _ in range(3):
-        process.stdout.readline()
-    return process, first.rsplit(" ", 1)[1]
-
-
-def _stop(process: subprocess.Popen[str]) -> None:
-    process.terminate()
-    process.wait(timeout=10)
-    if process.stdout is not None:
-        process.stdout.close()
-
-
-def _mint(url: str, user: str = "alice") -> str:
-    response = httpx.post(
-        f"{url}/tokens",
-        json={"user_id": user},
-        headers={"authorization": f"Bearer {ISSUER.reveal()}"},
-    )
-    assert response.status_code == 201, response.text
-    return str(response.json()["token"])
-
-
-def _ask(url: str, token: str) -> None:
-    anthropic.Anthropic(base_url=url, api_key=token, max_retries=0).messages.create(
-        model=MODEL, max_tokens=8, messages=[{"role": "user", "content": "hi"}]
-    )
+_spawn_proxy = partial(servers.spawn_token_proxy, issuer=ISSUER)
+_spawn_bff = partial(
+    servers.spawn_bff, passphrase=PASSPHRASE, users={"alice": PASSWORD, "bob": PASSWORD}
+)
+_mint = partial(servers.mint, issuer=ISSUER)
 
 
 def _last_key_received(upstream: BackgroundServer) -> str:
@@ -170,13 +113,11 @@ def test_command_against_a_proxy_process_whose_key_file_still_holds_the_leaked_k
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("PATTERNS_TOKEN_ISSUER_SECRET", ISSUER.reveal())
-    key_file = tmp_path / "org.key"
-    key_file.write_text(OLD.reveal() + "\n")
-    key_file.chmod(0o600)
+    key_file = servers.write_key_file(tmp_path / "org.key", OLD)
     process, url = _spawn_proxy(upstream.url, redis_url, key_file)
     try:
         token = _mint(url)
-        _ask(url, token)
+        servers.ask(url, token)
         # --leaked is required: a response that cannot tell which key leaked cannot check.
         with pytest.raises(SystemExit) as usage:
             main(["incident", "org-key-leaked", "--proxy", url])
@@ -192,7 +133,7 @@ def test_command_against_a_proxy_process_whose_key_file_still_holds_the_leaked_k
             assert f"org-key-leaked (proxy {url}): NOT fully contained" in out
             assert f"still uses the leaked key ({OLD.fingerprint})" in out
         fresh = _mint(url)
-        _ask(url, fresh)
+        servers.ask(url, fresh)
         assert _last_key_received(upstream) == OLD.fingerprint  # what "NOT contained" means
 
         # A mistyped fingerprint after the file was rewritten: rolled over, not verified.
@@ -209,14 +150,14 @@ def test_command_against_a_proxy_process_whose_key_file_still_holds_the_leaked_k
             assert f"org-key-leaked (proxy {url}): contained" in out
         for earlier in (token, fresh):
             with pytest.raises(anthropic.AuthenticationError):
-                _ask(url, earlier)
-        _ask(url, _mint(url))
+                servers.ask(url, earlier)
+        servers.ask(url, _mint(url))
         assert _last_key_received(upstream) == NEW.fingerprint
         captured = capsys.readouterr()
         for key in (OLD, NEW):
             assert key.reveal() not in captured.out + captured.err
     finally:
-        _stop(process)
+        servers.stop(process)
 
 
 # -- F2: the user's key, looked for in the wrong place -------------------------------------
@@ -309,7 +250,7 @@ def test_a_bff_process_marks_its_redis_and_the_wrong_database_is_caught(
         assert alice.request("GET", "/auth/me").status_code == 401
         assert OLD.reveal() not in capsys.readouterr().out
     finally:
-        _stop(process)
+        servers.stop(process)
 
 
 # -- F7c: a token minted by a live session during the response ------------------------------

@@ -11,10 +11,10 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import anthropic
-import httpx
 import pytest
 
 from patterns.__main__ import main
@@ -37,6 +37,7 @@ from patterns.tokens.keyring import Keyring, key_file_source
 from patterns.tokens.proxy import ProxySettings, create_app
 from patterns.upstream import RateLimits, UpstreamSettings
 from patterns.upstream import create_app as create_upstream
+from tests import servers
 
 ISSUER = ApiKey("issuer-secret-for-incident-tests-" + "y" * 8)
 MASTER = os.urandom(32)
@@ -157,11 +158,7 @@ def test_kms_key_compromised_retires_only_after_every_secret_moved(tmp_path: Pat
 @pytest.fixture
 def running_proxy(tmp_path: Path, monkeypatch) -> Iterator[tuple[str, Path, ApiKey, ApiKey]]:
     old, new = canary_key(), canary_key()
-    upstream = BackgroundServer(
-        create_upstream(
-            UpstreamSettings(api_keys=(old, new), limits=RateLimits(10_000, 10**7, 10**7))
-        )
-    )
+    upstream = servers.stand_in(old, new, limits=RateLimits(10_000, 10**7, 10**7))
     key_file = tmp_path / "org.key"
     key_file.write_text(old.reveal())
     key_file.chmod(0o600)
@@ -178,19 +175,7 @@ def running_proxy(tmp_path: Path, monkeypatch) -> Iterator[tuple[str, Path, ApiK
         yield proxy.url, key_file, old, new
 
 
-def _mint(url: str, user: str) -> str:
-    response = httpx.post(
-        f"{url}/tokens",
-        json={"user_id": user},
-        headers={"authorization": f"Bearer {ISSUER.reveal()}"},
-    )
-    return str(response.json()["token"])
-
-
-def _ask(url: str, token: str) -> None:
-    anthropic.Anthropic(base_url=url, api_key=token, max_retries=0).messages.create(
-        model="claude-haiku-4-5", max_tokens=8, messages=[{"role": "user", "content": "hi"}]
-    )
+_mint = partial(servers.mint, issuer=ISSUER)
 
 
 def test_incident_commands_against_a_running_proxy(running_proxy, capsys) -> None:
@@ -204,8 +189,8 @@ def test_incident_commands_against_a_running_proxy(running_proxy, capsys) -> Non
     assert "[done] revoke temporary tokens: 1 token(s)" in out
     assert "[skipped] delete the stored key" in out
     with pytest.raises(anthropic.AuthenticationError):
-        _ask(url, alice)
-    _ask(url, bob)
+        servers.ask(url, alice)
+    servers.ask(url, bob)
     assert main(["incident", "user-key-leaked", "alice", "--proxy", url]) == 1
     assert "[nothing to do] revoke temporary tokens" in capsys.readouterr().out
 
@@ -223,8 +208,8 @@ def test_incident_commands_against_a_running_proxy(running_proxy, capsys) -> Non
     )
     assert f"[done] revoke tokens of older key versions: org-{old.fingerprint[7:]}" in out
     with pytest.raises(anthropic.AuthenticationError, match="revoked"):
-        _ask(url, bob)
-    _ask(url, _mint(url, "bob"))
+        servers.ask(url, bob)
+    servers.ask(url, _mint(url, "bob"))
     assert main(["incident", "org-key-leaked", "--proxy", url, "--leaked", old.fingerprint]) == 0
     out = capsys.readouterr().out
     assert "[nothing to do] roll over" in out
@@ -406,21 +391,11 @@ def test_not_deployed_is_nothing_to_do_and_a_failing_store_fails_its_step() -> N
     assert keys.sealed == {}  # the steps after a failure still ran
 
 
-def _start_bff(
-    upstream_url: str, redis_url: str, key_file: Path
-) -> tuple[subprocess.Popen[str], str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
-    env["PATTERNS_BFF_KMS_PASSPHRASE"] = BFF_PASSPHRASE
-    env["PATTERNS_BFF_USERS"] = f"alice:{BFF_PASSWORD},bob:{BFF_PASSWORD}"
-    command = [sys.executable, "-m", "patterns", "serve", "bff", "--port", "0"]
-    command += ["--upstream", upstream_url, "--redis", redis_url, "--kms-file", str(key_file)]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
-    assert process.stdout is not None
-    first = process.stdout.readline().strip()
-    assert first.startswith("Backend-for-frontend on http://127.0.0.1:"), first
-    for _ in range(3):
-        process.stdout.readline()
-    return process, first.rsplit(" ", 1)[1]
+_start_bff = partial(
+    servers.spawn_bff,
+    passphrase=BFF_PASSPHRASE,
+    users={"alice": BFF_PASSWORD, "bob": BFF_PASSWORD},
+)
 
 
 @pytest.mark.timeout(120)
@@ -433,8 +408,7 @@ def test_user_key_leaked_command_against_a_bff_process_on_redis(
     proxy_url, _, user_key, _ = running_proxy
     key_file = tmp_path / "bff-keys.json"
     LocalKms.from_passphrase(key_file, BFF_PASSPHRASE).create_key(KEY_NAME)
-    upstream = BackgroundServer(create_upstream(UpstreamSettings(api_keys=(user_key,))))
-    with upstream:
+    with servers.stand_in(user_key, limits=RateLimits()) as upstream:
         process, url = _start_bff(upstream.url, redis_url, key_file)
         try:
             alice = BffClient(url).login("alice", BFF_PASSWORD)
@@ -455,7 +429,7 @@ def test_user_key_leaked_command_against_a_bff_process_on_redis(
             ]
             assert alice.request("GET", "/auth/me").status_code == 401
             with pytest.raises(anthropic.AuthenticationError):
-                _ask(proxy_url, token)
+                servers.ask(proxy_url, token)
             assert BffClient(url).login("alice", BFF_PASSWORD).me()["has_key"] is False
             assert bob.me()["has_key"] is True
             # A rerun finds nothing left but the session signed in just above.
@@ -476,8 +450,7 @@ def test_user_key_leaked_command_against_a_bff_process_on_redis(
             assert [e["outcome"] for e in read_audit_log(audit)] == ["ok", "ok"]
             assert verify_audit_log(audit).ok
         finally:
-            process.terminate()
-            process.wait(timeout=10)
+            servers.stop(process)
     dead = f"redis://127.0.0.1:{free_port()}/0"
     status = main(["incident", "user-key-leaked", "alice", "--bff-redis", dead, "--no-token-proxy"])
     out = capsys.readouterr().out

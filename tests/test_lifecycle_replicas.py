@@ -5,56 +5,41 @@ earlier token on both replicas."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import anthropic
-import httpx
 import pytest
 
 from patterns.__main__ import main
 from patterns.keys import ApiKey, canary_key
 from patterns.serving import BackgroundServer
-from patterns.upstream import RateLimits, UpstreamSettings
-from patterns.upstream import create_app as create_upstream
+from tests import servers
 
 OLD, NEW, NEWER = canary_key(), canary_key(), canary_key()
 ISSUER = ApiKey("issuer-secret-for-replica-tests-" + "r" * 8)
-MODEL = "claude-haiku-4-5"
+MODEL = servers.MODEL
 
 
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[BackgroundServer]:
-    settings = UpstreamSettings(
-        api_keys=(OLD, NEW, NEWER), limits=RateLimits(100_000, 10**8, 10**8)
-    )
-    with BackgroundServer(create_upstream(settings)) as server:
+    with servers.stand_in(OLD, NEW, NEWER) as server:
         yield server
 
 
-def _environment() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
-    return {**env, "PATTERNS_TOKEN_ISSUER_SECRET": ISSUER.reveal()}
-
-
-def _spawn(upstream_url: str, redis_url: str, key_file: Path) -> subprocess.Popen[str]:
-    command = [sys.executable, "-m", "patterns", "serve", "token-proxy", "--port", "0"]
-    command += ["--upstream", upstream_url, "--redis", redis_url, "--key-file", str(key_file)]
-    command += ["--max-uses", "1000000"]
-    return subprocess.Popen(command, env=_environment(), stdout=subprocess.PIPE, text=True)
+_spawn = partial(servers.start_token_proxy, issuer=ISSUER, extra=("--max-uses", "1000000"))
+_mint = partial(servers.mint, issuer=ISSUER)
 
 
 def _url_of(process: subprocess.Popen[str]) -> str:
+    url = servers.read_url(process, servers.PROXY_BANNER)
     assert process.stdout is not None
-    first = process.stdout.readline().strip()
-    assert first.startswith("Temporary-token proxy on http://127.0.0.1:"), first
     assert OLD.reveal() not in process.stdout.readline()
-    return first.rsplit(" ", 1)[1]
+    return url
 
 
 def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
@@ -62,22 +47,6 @@ def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
     status = main(list(args))
     captured = capsys.readouterr()
     return status, captured.out + captured.err
-
-
-def _mint(url: str) -> str:
-    response = httpx.post(
-        f"{url}/tokens",
-        json={"user_id": "alice"},
-        headers={"authorization": f"Bearer {ISSUER.reveal()}"},
-    )
-    assert response.status_code == 201, response.text
-    return str(response.json()["token"])
-
-
-def _ask(url: str, token: str) -> None:
-    anthropic.Anthropic(base_url=url, api_key=token, max_retries=0).messages.create(
-        model=MODEL, max_tokens=8, messages=[{"role": "user", "content": "hi"}]
-    )
 
 
 @pytest.mark.timeout(120)
@@ -89,9 +58,7 @@ def test_rollover_across_two_replicas_under_traffic(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("PATTERNS_TOKEN_ISSUER_SECRET", ISSUER.reveal())
-    key_file = tmp_path / "org.key"
-    key_file.write_text(OLD.reveal() + "\n")
-    key_file.chmod(0o600)
+    key_file = servers.write_key_file(tmp_path / "org.key", OLD)
     processes = [_spawn(upstream.url, redis_url, key_file) for _ in range(2)]  # start together
     urls = [_url_of(process) for process in processes]
     stop = threading.Event()
@@ -151,14 +118,13 @@ def test_rollover_across_two_replicas_under_traffic(
         for token in [*old_tokens, new_token]:
             for url in urls:
                 with pytest.raises(anthropic.AuthenticationError):
-                    _ask(url, token)
+                    servers.ask(url, token)
         fresh = _mint(urls[0])
         for url in urls:
-            _ask(url, fresh)
+            servers.ask(url, fresh)
         for key in (OLD, NEW, NEWER):
             assert key.reveal() not in rotated + leak
     finally:
         stop.set()
         for process in processes:
-            process.terminate()
-            process.wait(timeout=10)
+            servers.stop(process)
