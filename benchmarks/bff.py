@@ -62,6 +62,7 @@ MESSAGES: list[anthropic.types.MessageParam] = [{"role": "user", "content": "Hi"
 BODY = {"model": MODEL, "max_tokens": 16, "messages": MESSAGES}
 RESULTS = Path(__file__).parent / "results" / "bff.json"
 PASSTHROUGH = str(Path(__file__).with_name("passthrough.py"))
+STUB = str(Path(__file__).with_name("stub_upstream.py"))
 NAIVE = "naive relay (FastAPI + httpx)"
 LEAN = "lean relay (ASGI + UpstreamPool)"
 _IDS = re.compile(rb'"(?:id|request_id)":"[^"]*"')
@@ -170,18 +171,23 @@ def floor_route(proxy: Child, key: Any) -> Route:
     return Route(sdk, proxy.url, "/v1/messages", headers, proxy)
 
 
-def measure(short: bool, calls: int | None = None) -> dict[str, Any]:
+def measure(
+    short: bool, calls: int | None = None, upstream_kind: str = "stand-in"
+) -> dict[str, Any]:
     n_latency, n_burst, n_stream = (20, 32, 2) if short else (1000, 3000, 40)
     n_latency = calls or n_latency
     key = demo_key("upstream")
     roomy = ["--requests-per-minute", "100000000", "--input-tokens-per-minute", "1000000000"]
     roomy += ["--output-tokens-per-minute", "1000000000"]
-    results: dict[str, Any] = {"short": short, "routes": {}}
+    results: dict[str, Any] = {"short": short, "upstream": upstream_kind, "routes": {}}
     bff_options = ["--user", f"bench:{PASSWORD}", "--model", MODEL]
     bff_options += ["--requests-per-minute", "100000000", "--burst", "100000"]
     with ExitStack() as stack:
-        stand_in = ["-m", "patterns", "serve", "upstream", "--port", "0", *roomy]
-        upstream_child = stack.enter_context(server([*stand_in, "--stream-delay", "0.002"]))
+        if upstream_kind == "stub":
+            started = [STUB, "--port", "0"]
+        else:
+            started = ["-m", "patterns", "serve", "upstream", "--port", "0", *roomy]
+        upstream_child = stack.enter_context(server([*started, "--stream-delay", "0.002"]))
         upstream = upstream_child.url
         # The short mode (CI) skips the Redis route: one process fewer on a busy runner.
         redis = None if short else stack.enter_context(redis_server())
@@ -289,7 +295,8 @@ def plot(results: dict[str, Any], path: Path) -> None:
         axis.set_title(f"c=1, {label}")
         axis.tick_params(axis="x", labelrotation=15, labelsize=8)
     figure.axes[0].set_ylabel("ms per messages.create (official SDK)")
-    figure.suptitle("Direct call vs the same call through a proxy (loopback, stand-in)")
+    upstream = results.get("upstream", "stand-in")
+    figure.suptitle(f"Direct call vs the same call through a proxy (loopback, {upstream})")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
@@ -299,10 +306,18 @@ def plot(results: dict[str, Any], path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--short", action="store_true", help="few requests, for CI")
-    parser.add_argument("--output", type=Path, default=RESULTS, help="where to write JSON")
+    parser.add_argument("--output", type=Path, help="where to write JSON (default: results/)")
     parser.add_argument("--calls", type=int, help="sequential calls per route (default 1000)")
+    parser.add_argument(
+        "--upstream",
+        choices=("stand-in", "stub"),
+        default="stand-in",
+        help="the local stand-in (default) or benchmarks/stub_upstream.py, DESIGN.md's setting",
+    )
     args = parser.parse_args(argv)
-    results = measure(args.short, args.calls)
+    if args.output is None:
+        args.output = RESULTS if args.upstream == "stand-in" else RESULTS.with_name("bff-stub.json")
+    results = measure(args.short, args.calls, args.upstream)
     table = report(results)
     for row in results["routes"].values():
         row.pop("stream_bytes")

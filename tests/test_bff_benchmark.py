@@ -46,3 +46,26 @@ def test_bff_benchmark_short_mode(tmp_path: Path) -> None:
             assert row["p99_one_core_ms"] >= row["p50_one_core_ms"]
     assert output.with_suffix(".png").stat().st_size > 1000
     assert "| BFF (memory stores) |" in result.stdout
+
+
+def test_the_stub_upstream_answers_the_sdk_plain_and_streamed() -> None:
+    # benchmarks/bff.py --upstream stub sets its figures beside DESIGN.md's: the stub must
+    # still be an upstream the official SDK accepts, answered and streamed.
+    import anthropic
+
+    from benchmarks.common import server
+
+    with server([str(REPO / "benchmarks" / "stub_upstream.py"), "--port", "0"]) as stub:
+        client = anthropic.Anthropic(base_url=stub.url, api_key="unused-by-the-stub")
+        messages: list[anthropic.types.MessageParam] = [{"role": "user", "content": "Hi"}]
+        answer = client.messages.create(model="claude-haiku-4-5", max_tokens=16, messages=messages)
+        with client.messages.stream(
+            model="claude-haiku-4-5", max_tokens=16, messages=messages
+        ) as stream:
+            final = stream.get_final_message()
+    plain, streamed = answer.content[0], final.content[0]
+    assert plain.type == streamed.type == "text"
+    assert isinstance(plain, anthropic.types.TextBlock)
+    assert streamed.text == plain.text
+    assert plain.text
+    assert final.usage.output_tokens == answer.usage.output_tokens > 0
