@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from patterns.kms import LocalKms
 from patterns.serving import BackgroundServer, free_port
 from patterns.upstream import RateLimits, UpstreamSettings
 from patterns.upstream import create_app as create_upstream
+from tests import servers
 
 MODEL = "claude-haiku-4-5"
 PASSWORD = "correct horse battery staple"
@@ -172,20 +172,19 @@ def test_a_bff_on_redis_marks_its_namespace_at_start_up(
 def _start_bff_process(
     upstream_url: str, redis_url: str, key_file: Path
 ) -> tuple[subprocess.Popen[str], str]:
-    env = {**os.environ, "PATTERNS_BFF_KMS_PASSPHRASE": PASSPHRASE}
-    command = [sys.executable, "-m", "patterns", "serve", "bff", "--port", "0"]
-    command += ["--upstream", upstream_url, "--redis", redis_url, "--kms-file", str(key_file)]
-    command += ["--user", f"alice:{PASSWORD}"]
     # 10 calls in any 600 s (a moving window, the limits library): none come back mid-test.
-    command += ["--requests-per-minute", "1", "--burst", "10"]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
-    assert process.stdout is not None
-    first = process.stdout.readline().strip()
-    assert first.startswith("Backend-for-frontend on http://127.0.0.1:"), first
-    banner = [process.stdout.readline() for _ in range(3)]
+    process = servers.start_bff(
+        upstream_url,
+        redis_url,
+        key_file,
+        users={"alice": PASSWORD},
+        passphrase=PASSPHRASE,
+        extra=("--requests-per-minute", "1", "--burst", "10"),
+    )
+    url, banner = servers.read_banner(process, servers.BFF_BANNER, lines=servers.BFF_BANNER_LINES)
     assert PASSWORD not in "".join(banner)
     assert "Redis" in banner[1]
-    return process, first.rsplit(" ", 1)[1]
+    return process, url
 
 
 @pytest.mark.timeout(120)
@@ -226,5 +225,4 @@ def test_two_bff_processes_serve_one_user(
         assert on_a.usage()["requests"] == on_b.usage()["requests"] >= 10
     finally:
         for process, _ in processes:
-            process.terminate()
-            process.wait(timeout=10)
+            servers.stop(process)

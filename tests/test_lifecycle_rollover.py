@@ -8,6 +8,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from patterns.tokens.keyring import KeyRefs, Keyring, key_file_source
 from patterns.tokens.proxy import ProxySettings, create_app
 from patterns.upstream import RateLimits, UpstreamSettings, controls_of
 from patterns.upstream import create_app as create_upstream
+from tests import servers
 
 MODEL = "claude-haiku-4-5"
 OLD, NEW, NEWER = canary_key(), canary_key(), canary_key()
@@ -119,6 +121,10 @@ def upstream() -> Iterator[BackgroundServer]:
         yield server
 
 
+_mint = partial(servers.mint, issuer=ISSUER)
+_ask = servers.ask
+
+
 class Traffic:
     """Client threads calling the proxy with the official SDK until stopped."""
 
@@ -161,16 +167,6 @@ class Traffic:
             thread.join(timeout=10)
 
 
-def _mint(url: str) -> str:
-    response = httpx.post(
-        f"{url}/tokens",
-        json={"user_id": "alice"},
-        headers={"authorization": f"Bearer {ISSUER.reveal()}"},
-    )
-    assert response.status_code == 201, response.text
-    return str(response.json()["token"])
-
-
 def _reload(url: str, **body: object) -> dict[str, Any]:
     response = httpx.post(
         f"{url}/admin/org-key/reload",
@@ -195,12 +191,6 @@ def _keys_seen(upstream: BackgroundServer) -> set[str]:
 
 def _clear(upstream: BackgroundServer) -> None:
     controls_of(upstream.app).request_log.clear()
-
-
-def _ask(url: str, token: str) -> None:
-    anthropic.Anthropic(base_url=url, api_key=token, max_retries=0).messages.create(
-        model=MODEL, max_tokens=8, messages=[{"role": "user", "content": "hi"}]
-    )
 
 
 def test_rollover_under_traffic_then_leak_response(upstream, caplog) -> None:

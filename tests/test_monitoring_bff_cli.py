@@ -4,10 +4,7 @@ refuses a missing variable or plain http to a remote host before it starts."""
 
 from __future__ import annotations
 
-import os
 import stat
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +19,7 @@ from patterns.models import DEFAULT_MODEL
 from patterns.serving import BackgroundServer
 from patterns.upstream import RateLimits, UpstreamSettings
 from patterns.upstream import create_app as create_upstream
+from tests import servers
 from tests.test_alert_hooks import SECRET_PATH, Receiver
 
 PASSWORD = "alice's long password for the cli test"
@@ -56,21 +54,24 @@ def test_a_bff_process_pages_the_webhook_and_writes_the_audit_log_monitor_reads(
     audit_log = tmp_path / "bff-audit.jsonl"
     limits = RateLimits(100_000, 10**8, 10**8)
     with BackgroundServer(create_upstream(UpstreamSettings((USER_KEY,), limits=limits))) as api:
-        env = {**os.environ, "TEST_BFF_PAGER": receiver.url}
-        command = [sys.executable, "-m", "patterns", "serve", "bff", "--port", "0"]
-        command += ["--upstream", api.url, "--user", f"alice:{PASSWORD}"]
-        command += ["--requests-per-minute", "1000", "--burst", "100"]
-        command += ["--alert-webhook-env", "TEST_BFF_PAGER", "--audit-log", str(audit_log)]
-        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
+        process = servers.start_bff(
+            api.url,
+            None,  # stores in memory
+            None,  # keys sealed by an ephemeral LocalKms
+            users={"alice": PASSWORD},
+            extra=(
+                *("--requests-per-minute", "1000", "--burst", "100"),
+                *("--alert-webhook-env", "TEST_BFF_PAGER", "--audit-log", str(audit_log)),
+            ),
+            variables={"TEST_BFF_PAGER": receiver.url},
+        )
         try:
-            assert process.stdout is not None
-            first = process.stdout.readline().strip()
-            assert first.startswith("Backend-for-frontend on http://127.0.0.1:"), first
-            banner = "".join(process.stdout.readline() for _ in range(5))
+            url, lines = servers.read_banner(process, servers.BFF_BANNER, lines=5)
+            banner = "".join(lines)
             assert f"audit events: appended to {audit_log}" in banner
             assert "anomaly alerts: posted to http://127.0.0.1" in banner
             assert SECRET_PATH not in banner
-            alice = BffClient(first.rsplit(" ", 1)[1]).login("alice", PASSWORD)
+            alice = BffClient(url).login("alice", PASSWORD)
             alice.store_key(USER_KEY)
             if time.time() % 60 > 50:  # keep the burst inside one wall-clock minute
                 time.sleep(60 - time.time() % 60 + 0.5)
@@ -87,8 +88,7 @@ def test_a_bff_process_pages_the_webhook_and_writes_the_audit_log_monitor_reads(
             while not receiver.received and time.monotonic() < deadline:
                 time.sleep(0.05)
         finally:
-            process.terminate()
-            process.wait(30)
+            servers.stop(process, timeout=30)
     ((path, payload),) = receiver.received
     assert path == SECRET_PATH
     assert payload["alert"]["user"] == "alice"

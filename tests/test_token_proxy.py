@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import stat
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from patterns.tokens import MemoryTokenStore, TokenService
 from patterns.tokens.proxy import ProxySettings, create_app
 from patterns.upstream import RateLimits, UpstreamSettings
 from patterns.upstream import create_app as create_upstream
+from tests import servers
 
 MODEL = "claude-haiku-4-5"
 ORG_KEY = canary_key()
@@ -258,21 +258,15 @@ def test_the_organisation_key_never_leaves_the_proxy(
 def _start_proxy_process(
     upstream_url: str, redis_url: str, *extra: str
 ) -> tuple[subprocess.Popen[str], str]:
-    env = {
-        **os.environ,
-        "ANTHROPIC_API_KEY": ORG_KEY.reveal(),
-        "PATTERNS_TOKEN_ISSUER_SECRET": ISSUER.reveal(),
-    }
-    command = [sys.executable, "-m", "patterns", "serve", "token-proxy", "--port", "0"]
-    command += ["--upstream", upstream_url, "--redis", redis_url, *extra]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
-    assert process.stdout is not None
-    first = process.stdout.readline().strip()
-    assert first.startswith("Temporary-token proxy on http://127.0.0.1:"), first
-    banner = process.stdout.readline()
+    """A proxy process given its key through ``ANTHROPIC_API_KEY``; its banner names the key
+    by fingerprint only."""
+    process = servers.start_token_proxy(
+        upstream_url, redis_url, ORG_KEY, issuer=ISSUER, extra=extra
+    )
+    url, (banner,) = servers.read_banner(process, servers.PROXY_BANNER, lines=1)
     assert ORG_KEY.reveal() not in banner
     assert ORG_KEY.fingerprint in banner
-    return process, first.rsplit(" ", 1)[1]
+    return process, url
 
 
 @pytest.mark.timeout(120)
@@ -300,8 +294,7 @@ def test_two_proxy_processes_sharing_redis_grant_exactly_max_uses(
         assert statuses.count(401) == 100
     finally:
         for process, _ in processes:
-            process.terminate()
-            process.wait(timeout=10)
+            servers.stop(process)
 
 
 def _chunks(total: int, size: int = 64 * 1024) -> Iterator[bytes]:
@@ -419,8 +412,7 @@ def test_a_proxy_process_writes_the_audit_log_monitor_reads(
             model=MODEL, max_tokens=8, messages=[{"role": "user", "content": "x"}]
         )
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        servers.stop(process)
     assert stat.S_IMODE(audit_log.stat().st_mode) == 0o600
     text = audit_log.read_text()
     assert ORG_KEY.reveal() not in text
