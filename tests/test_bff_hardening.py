@@ -299,3 +299,21 @@ def test_each_call_releases_its_budget_hold_exactly_once() -> None:
                 assert stores.usage._held.get("gina", 0) == 0  # type: ignore[attr-defined]
     finally:
         upstream.stop()
+
+
+def test_a_budget_hold_bounds_non_english_text_too() -> None:
+    # The body goes upstream as UTF-8 (not \u escapes): a CJK character is 3 bytes and an
+    # emoji 4, and either can cost a token or more, so the hold counts each non-ASCII byte.
+    from patterns.bff.messages import _hold_for
+    from patterns.bff.validation import MessagesRequest
+
+    def hold(text: str) -> int:
+        request = MessagesRequest.model_validate(
+            {"model": "m", "max_tokens": 1, "messages": [{"role": "user", "content": text}]}
+        )
+        return _hold_for(request.upstream_body(), 1)
+
+    assert hold("漢" * 10_000) >= 3 * 10_000
+    assert hold("🙂" * 10_000) >= 4 * 10_000
+    english = hold("a" * 30_000)
+    assert 10_000 <= english <= 10_100  # ASCII: one token per 3 bytes, as before

@@ -64,10 +64,16 @@ class _Admitted:
     max_tokens: int
 
 
+_NON_ASCII: Final = bytes(range(128, 256))
+
+
 def _hold_for(body: bytes, max_tokens: int) -> int:
     """An upper bound on what one call can cost: its output cap plus a generous estimate of
-    its input (a token is about 4 bytes of English text; count one per 3 bytes)."""
-    return max_tokens + len(body) // 3 + 1
+    its input. A token is about 4 bytes of English text: count one per 3 ASCII bytes. Other
+    scripts tokenise far denser (a CJK character or an emoji can be a token or more, in 3 or
+    4 bytes of UTF-8): count one per non-ASCII byte."""
+    ascii_bytes = len(body.translate(None, _NON_ASCII))
+    return max_tokens + ascii_bytes // 3 + (len(body) - ascii_bytes) + 1
 
 
 async def _admit(bff: Bff, who: SignedIn, request: Request) -> _Admitted:

@@ -105,6 +105,10 @@ class HousekeptMemoryStorage(MemoryStorage):
         self._next_housekeeping = 0.0
         super().__init__(*args, **kwargs)
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # The next clean-up time is a monotonic reading of the process that pickled it.
+        super().__setstate__({**state, "_next_housekeeping": 0.0})
+
     async def _MemoryStorage__schedule_expiry(self) -> None:
         now = time.monotonic()
         if now < self._next_housekeeping:
