@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
             RedisTokenStore.from_url(args.redis) if args.redis else MemoryTokenStore()
         )
         if isinstance(store, RedisTokenStore):
-            # Revocations must survive in Redis: an allkeys-* eviction policy is refused
+            # Revocations must survive in Redis: any eviction policy but noeviction is refused
             # (exit 2), missing persistence or an unreadable CONFIG is a warning.
             for warning in store.check_durability():
                 print(f"serve token-proxy: warning: {warning}", file=sys.stderr)

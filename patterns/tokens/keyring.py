@@ -108,7 +108,7 @@ class Keyring(KeyringState, Mapping[str, ApiKey]):
     :class:`TokenService` mints ``"default"`` unless attached): they are served with the
     current key, so an upgrade breaks no live token.
     Thread-safe. Raises :class:`ConfigurationError` if ``key`` was revoked after a leak, or
-    if the registry may lose revocations (Redis under an ``allkeys-*`` eviction policy).
+    if the registry may lose revocations (Redis under any eviction policy but ``noeviction``).
     """
 
     def __init__(

@@ -59,8 +59,8 @@ class KeyringState:
 
     # -- internals (lock held) ----------------------------------------------------------
     def _join_registry(self) -> None:
-        """Refuse a registry that may lose revocations (``check_durability``: Redis under an
-        allkeys-* policy), take its state, refuse a revoked current key, publish."""
+        """Refuse a registry that may lose revocations (``check_durability``: Redis under
+        an evicting policy), take its state, refuse a revoked current key, publish."""
         if self._reader is None:
             return
         check = getattr(self._reader.registry, "check_durability", None)

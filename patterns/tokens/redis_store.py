@@ -19,12 +19,16 @@ written, whatever its keyring last read.
 
 Revoked refs must never disappear, and two Redis settings decide that (review finding F6):
 
-* **eviction**: the ref sets have no TTL, so ``maxmemory-policy`` must be ``noeviction``
-  (Redis's default: a full Redis refuses writes, and the proxy refuses requests) or a
-  ``volatile-*`` policy (only keys with a TTL are evicted: token records, which fails
-  closed). An ``allkeys-*`` policy may evict ``refs:revoked`` and bring a leaked key back;
-  :meth:`RedisTokenStore.check_durability` refuses it: a keyring will not join such a store
-  and ``serve token-proxy`` exits 2.
+* **eviction**: ``maxmemory-policy`` must be ``noeviction`` (Redis's default: a full Redis
+  refuses writes, and the proxy refuses requests). An ``allkeys-*`` policy may evict
+  ``refs:revoked`` (no TTL) and bring a leaked key back; a ``volatile-*`` policy may evict a
+  token's indexes (``id:`` and ``u:``, which have TTLs and are read far less often than the
+  record), and then revoking that token, or its user's tokens, finds nothing while the token
+  still works (review finding, reproduced with ``volatile-lru``).
+  :meth:`RedisTokenStore.check_durability` refuses every policy but ``noeviction``: a keyring
+  will not join such a store and ``serve token-proxy`` exits 2. The redemption script also
+  refuses a token whose indexes no longer point at it, so a token that revocation could not
+  reach is never served, whatever the policy.
 * **persistence**: a Redis restarted without RDB snapshots or AOF forgets the sets. Live
   replicas write back the refs they know on their next registry read (the keyring notices
   the loss); a replica started later does not know them. ``check_durability`` warns.
@@ -36,9 +40,8 @@ Which users it issued tokens to is kept for incident response
 (:meth:`RedisTokenStore.issued_to`: "revoked 0 tokens" is not "never knew that user"): each
 mint sets ``{ns}:seen:{user_id}`` to the time until which the user is remembered
 (``user_retention`` after their last token, and never before that token expires), with the
-same expiry in Redis, so every replica sees it and nothing outlives the retention. A
-``volatile-*`` eviction policy may drop one early: the user then reads as unknown, which
-fails closed.
+same expiry in Redis, so every replica sees it and nothing outlives the retention. If one
+were lost early the user would read as unknown, which fails closed.
 
 Keys: ``{ns}:t:{sha256}`` (hash: the record), ``{ns}:id:{token_id}`` (the token's hash, for
 revocation), ``{ns}:u:{user_id}`` (set of token ids), ``{ns}:seen:{user_id}`` (see above),
@@ -85,6 +88,12 @@ if #fields == 0 then return {'unknown'} end
 local r = {}
 for i = 1, #fields, 2 do r[fields[i]] = fields[i + 1] end
 if r.revoked == '1' then return {'revoked'} end
+-- Revocation finds a token through its indexes; one they no longer point at (evicted or
+-- lost) could not be revoked, so it is not served.
+if redis.call('GET', ARGV[5] .. ':id:' .. r.token_id) ~= ARGV[6] then return {'revoked'} end
+if redis.call('SISMEMBER', ARGV[5] .. ':u:' .. r.user_id, r.token_id) == 0 then
+  return {'revoked'}
+end
 if r.key_ref and redis.call('SISMEMBER', KEYS[2], r.key_ref) == 1 then return {'revoked'} end
 if ARGV[4] ~= '' and redis.call('SISMEMBER', KEYS[2], ARGV[4]) == 1 then return {'revoked'} end
 if tonumber(ARGV[1]) >= tonumber(r.expires_at) then return {'expired'} end
@@ -214,6 +223,8 @@ class RedisTokenStore:
             model or "",
             "" if max_tokens is None else str(max_tokens),
             current_ref or "",
+            self._ns,
+            token_hash,
         ]
         keys = [f"{self._ns}:t:{token_hash}", f"{self._ns}:refs:revoked"]
         reply = self._call(self._consume, keys, args)
@@ -275,9 +286,10 @@ class RedisTokenStore:
         return KeyRefs(frozenset(map(_text, known)), frozenset(map(_text, revoked)))
 
     def check_durability(self) -> list[str]:
-        """Check that Redis keeps revoked refs: raise :class:`ConfigurationError` for an
-        ``allkeys-*`` eviction policy; return warnings (no persistence, or ``CONFIG`` refused,
-        so nothing could be checked). Raises :class:`StoreUnavailable` if Redis is down."""
+        """Check that Redis keeps revocations: raise :class:`ConfigurationError` for any
+        eviction policy but ``noeviction``; return warnings (no persistence, or ``CONFIG``
+        refused, so nothing could be checked). Raises :class:`StoreUnavailable` if Redis is
+        down."""
         import redis
 
         try:
@@ -292,8 +304,7 @@ class RedisTokenStore:
             return [
                 "cannot read Redis's configuration (CONFIG is refused for this user or by the "
                 "service), so it is unchecked that revoked key refs survive: make sure "
-                "maxmemory-policy is noeviction or volatile-*, and that persistence (AOF or "
-                "RDB) is on"
+                "maxmemory-policy is noeviction, and that persistence (AOF or RDB) is on"
             ]
         except redis.RedisError:
             raise StoreUnavailable("the token store (Redis) cannot be reached") from None
@@ -301,8 +312,13 @@ class RedisTokenStore:
             raise ConfigurationError(
                 f"Redis's maxmemory-policy is {policy}: under memory pressure it may evict the "
                 "revoked organisation-key refs (they have no TTL), and a leaked key would be "
-                "served again. Set maxmemory-policy to noeviction (or a volatile-* policy) "
-                "for the token store's Redis"
+                "served again. Set maxmemory-policy to noeviction for the token store's Redis"
+            )
+        if policy and policy != "noeviction":
+            raise ConfigurationError(
+                f"Redis's maxmemory-policy is {policy}: under memory pressure it may evict a "
+                "token's revocation indexes, and revoking that token or its user would miss "
+                "it. Set maxmemory-policy to noeviction for the token store's Redis"
             )
         warnings = []
         if not policy:
