@@ -92,8 +92,10 @@ def test_user_key_leaked_contains_everything_once(tmp_path: Path) -> None:
     again = user_key_leaked("alice", tokens=service, keys=keys, sessions=sessions, audit=audit)
     assert not again.changed
     assert {s.outcome for s in again.steps} == {"nothing to do"}
-    partial = user_key_leaked("carol", tokens=service)
-    assert [s.outcome for s in partial.steps] == ["nothing to do", "skipped", "skipped"]
+    partial = user_key_leaked("carol", tokens=service)  # never issued a token: a typo?
+    assert [s.outcome for s in partial.steps] == ["failed", "skipped", "skipped"]
+    assert "not verified" in partial.steps[0].detail
+    assert not partial.ok
     entries = read_audit_log(tmp_path / "incidents.jsonl")
     assert [e["operation"] for e in entries] == ["incident.user-key-leaked"] * 2
     assert entries[0]["context"] == {"user": "alice"}
@@ -479,3 +481,11 @@ def test_lifecycle_commands_do_not_import_fastapi() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_proxy_url_is_shown_without_its_credentials_or_query() -> None:
+    from patterns.lifecycle.remote import shown
+
+    url = "https://ops:s3cret@proxy.example:8443/base?token=abc"
+    assert shown(url) == "https://proxy.example:8443/base"
+    assert shown("http://[::1]:8421") == "http://[::1]:8421"

@@ -170,24 +170,26 @@ def _rotate_kms(args: argparse.Namespace) -> int:
 
 
 def _rotate_org_key(args: argparse.Namespace) -> int:
-    from patterns.lifecycle.remote import reload_org_key
+    from patterns.lifecycle.remote import reload_org_key, shown
 
     status = 0
     for proxy in args.proxy:  # every replica: each holds its own keyring; one down stops none
         try:
             result = reload_org_key(proxy, grace=args.grace, revoke_previous=False)
         except PatternError as error:  # report, and go on with the other replicas
-            print(f"rotate-org-key: {proxy}: {error}; run this again for it", file=sys.stderr)
+            print(
+                f"rotate-org-key: {shown(proxy)}: {error}; run this again for it", file=sys.stderr
+            )
             status = 2
             continue
         for line in result["report"]:
-            print(f"{proxy}: {line}")
+            print(f"{shown(proxy)}: {line}")
     return status
 
 
 def _org_key_leaked(args: argparse.Namespace) -> int:
     from patterns.lifecycle.incidents import normalise_fingerprint
-    from patterns.lifecycle.remote import org_key_leaked_remote
+    from patterns.lifecycle.remote import org_key_leaked_remote, shown
 
     leaked = normalise_fingerprint(args.leaked)  # a usage error (exit 2) before any call
     status = 0
@@ -195,7 +197,7 @@ def _org_key_leaked(args: argparse.Namespace) -> int:
         try:
             status = max(status, _print_report(org_key_leaked_remote(proxy, leaked=leaked)))
         except PatternError as error:
-            print(f"org-key-leaked (proxy {proxy}): NOT fully contained\n  [failed] {error}")
+            print(f"org-key-leaked (proxy {shown(proxy)}): NOT fully contained\n  [failed] {error}")
             status = 1
     return status
 

@@ -22,6 +22,7 @@ __all__ = [
     "reload_org_key",
     "revoke_user_tokens",
     "revoke_user_tokens_known",
+    "shown",
 ]
 
 
@@ -54,12 +55,12 @@ def _call(method: str, url: str, **options: Any) -> dict[str, Any]:
         payload = None
     if not isinstance(payload, dict):
         raise ConfigurationError(
-            f"the answer from {_shown(url)} is not a JSON object: is it the token proxy?"
+            f"the answer from {shown(url)} is not a JSON object: is it the token proxy?"
         )
     return payload
 
 
-def _shown(url: str) -> str:
+def shown(url: str) -> str:
     """``url`` for a report: scheme, host, port and path, never a password in it."""
     parts = urlsplit(url)
     host = parts.hostname or ""
@@ -83,7 +84,7 @@ def org_key_leaked_remote(proxy: str, *, leaked: str) -> IncidentReport:
     leaked = normalise_fingerprint(leaked)
     result = reload_org_key(proxy, grace=0, revoke_previous=True)
     current = result["current"]
-    report = IncidentReport("org-key-leaked", f"proxy {proxy}")
+    report = IncidentReport("org-key-leaked", f"proxy {shown(proxy)}")
     report.steps.extend(
         leak_steps(
             leaked,
@@ -108,8 +109,7 @@ def revoke_user_tokens_known(proxy: str, user_id: str) -> tuple[int, bool | None
     revoked, known = result.get("revoked"), result.get("known")
     if isinstance(revoked, bool) or not isinstance(revoked, int) or revoked < 0:
         raise ConfigurationError(
-            f"the answer from {_shown(proxy)} has no count of revoked tokens: is it the "
-            "token proxy?"
+            f"the answer from {shown(proxy)} has no count of revoked tokens: is it the token proxy?"
         )
     return revoked, known if isinstance(known, bool) else None
 
@@ -131,7 +131,7 @@ class RemoteUserTokens:
 
     def shown(self) -> str:
         """The proxy's URL for a report, without a password it may carry."""
-        return _shown(self.proxy)
+        return shown(self.proxy)
 
     def revoke_user(self, user_id: str) -> int:
         revoked, known = revoke_user_tokens_known(self.proxy, user_id)
@@ -149,7 +149,7 @@ class RemoteUserTokens:
             return True
         if None in answers:
             raise ConfigurationError(
-                f"the token proxy at {_shown(self.proxy)} does not say whether it knew user "
+                f"the token proxy at {shown(self.proxy)} does not say whether it knew user "
                 f"{user_id!r} (its answer has no 'known': a version from before it); upgrade "
                 "it, or look for token_minted events of this user in its audit log"
             )

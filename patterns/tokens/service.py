@@ -161,6 +161,12 @@ class TokenService:
         by default), or one is live: the proxy's per-user revoke answers it as ``known``."""
         return self.store.issued_to(user_id, self.clock())
 
+    def user_known(self, user_id: str) -> bool:
+        """:func:`~patterns.lifecycle.incidents.user_key_leaked` asks this when it revoked
+        nothing: an in-process service that never issued ``user_id`` a token makes the step
+        "not verified", as a remote proxy's ``known: false`` does."""
+        return self.issued_to(user_id)
+
 
 def _rejected(reason: Rejection) -> TokenRejected:
     if reason in ("model", "max_tokens"):
