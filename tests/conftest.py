@@ -4,14 +4,11 @@ so that no test (and no notebook kernel started by nbval) can reach the real API
 from __future__ import annotations
 
 import os
-import subprocess
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from patterns.serving import free_port
 from tests.support import CHROMIUM_ARGS, missing, require_binary
 
 for _name in ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "ANTHROPIC_AUTH_TOKEN"):
@@ -50,33 +47,12 @@ def browser(chromium_path: str) -> Iterator[Any]:
 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[str]:
-    """A throwaway redis-server on a free loopback port, without persistence; yields its URL."""
-    binary = require_binary(["redis-server"], install_hint="apt-get install redis-server")
-    port = free_port()
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    import redis
+    """A throwaway redis-server on a free loopback port, without persistence; yields its URL.
+    Fails (never skips under CI=true) when it is missing or does not start."""
+    from tests import servers  # imported here: it loads the stand-in's app
 
-    client = redis.Redis(host="127.0.0.1", port=port)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                pytest.fail("redis-server did not start")
-            time.sleep(0.05)
-    try:
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        client.close()
-        process.terminate()
-        process.wait(timeout=10)
+    with servers.own_redis("--appendonly", "no") as url:
+        yield url
 
 
 @pytest.fixture
