@@ -114,7 +114,7 @@ class BackgroundServer:
             log_config=log_config(log_level),
             access_log=access_log,
             lifespan="auto",
-            **uvicorn_options,
+            **{"server_header": False, **uvicorn_options},  # no "server: uvicorn" banner
         )
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -249,6 +249,7 @@ def run_in_foreground(
         log_level=log_level,
         log_config=log_config(log_level),
         access_log=log_level != "warning",
+        server_header=False,  # do not advertise the server software and version
     )
     uvicorn.Server(config).run(sockets=[sock])
     return 0

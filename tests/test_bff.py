@@ -486,6 +486,7 @@ def test_security_headers_everywhere_and_no_cors(bff: tuple[str, Any]) -> None:
         assert response.headers["x-frame-options"] == "DENY"
         assert response.headers["referrer-policy"] == "no-referrer"
         assert "access-control-allow-origin" not in response.headers
+        assert "server" not in response.headers  # no software banner
     assert httpx.get(f"{url}/auth/me").headers["cache-control"] == "no-store"
     assert httpx.get(f"{url}/static/bff-demo.js").headers["cache-control"] == "no-cache"
     assert httpx.get(f"{url}/static/other.js").status_code == 404
