@@ -12,9 +12,10 @@ streamed through). Modules: :mod:`.settings`, :mod:`.passwords`, :mod:`.stores` 
 :mod:`.redis_stores` (built from :mod:`.redis_common`, :mod:`.redis_sessions` and
 :mod:`.redis_records`), :mod:`.ratelimit` (the ``limits`` library), :mod:`.vault`,
 :mod:`.validation`, :mod:`.security`, :mod:`.pool` (the upstream connection pool),
-:mod:`.proxy`, :mod:`.messages`, :mod:`.routes`, :mod:`.context`, :mod:`.monitoring`,
-:mod:`.app`, :mod:`.cli` (``python -m patterns serve bff``), :mod:`.client` (the official
-SDK pointed at a BFF) and :mod:`.lab` (the notebook's attack lab).
+:mod:`.proxy`, :mod:`.messages`, :mod:`.counting` (``count_tokens``), :mod:`.routes`,
+:mod:`.context`, :mod:`.monitoring`, :mod:`.app`, :mod:`.cli` (``python -m patterns serve
+bff``), :mod:`.client` (the official SDK pointed at a BFF) and :mod:`.lab` (the notebook's
+attack lab).
 """
 
 from patterns.bff.app import create_app

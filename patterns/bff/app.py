@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from patterns.bff import messages, routes
+from patterns.bff import counting, messages, routes
 from patterns.bff.context import Bff
 from patterns.bff.monitoring import AnomalyDetector, AuditTrail
 from patterns.bff.passwords import UserDirectory
@@ -286,6 +286,7 @@ def create_app(
     app.state.bff = bff
     app.include_router(routes.router)
     app.include_router(messages.router)
+    app.include_router(counting.router)
     _install_error_handlers(app)
     app.add_middleware(BodyLimit, messages_limit=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)

@@ -34,14 +34,15 @@ from patterns.bff.proxy import (
 from patterns.bff.validation import check_request, parse_body
 from patterns.upstream.envelope import UpstreamError
 
-__all__ = ["PATHS", "SettledStream", "handle", "router"]
+__all__ = ["PATHS", "SettledStream", "handle", "read_body", "router"]
 
 router = APIRouter()
 
 _TOO_LARGE: Final = "request body too large for this service"
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 past ``limit`` (declared or as it arrives)."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise UpstreamError(413, _TOO_LARGE)
@@ -96,7 +97,7 @@ async def _admit(bff: Bff, who: SignedIn, request: Request) -> _Admitted:
             bff.audit.record("budget_exhausted", user=who.username, status=403)
             raise UpstreamError(403, "your token budget is used up; ask an administrator")
     limit = settings.max_body_bytes if settings.defences.request_validation else 64 * 2**20
-    raw = await _read_body(request, limit)
+    raw = await read_body(request, limit)
     payload = parse_body(raw)
     if not settings.defences.request_validation:  # the lab's switch: forward as received
         asked = payload.get("max_tokens")

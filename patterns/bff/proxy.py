@@ -119,7 +119,11 @@ class HttpxUpstream:
 
 
 async def open_upstream(
-    upstream: Upstream, body: bytes, key: ApiKey, anthropic_version: str
+    upstream: Upstream,
+    body: bytes,
+    key: ApiKey,
+    anthropic_version: str,
+    path: str = "/v1/messages",
 ) -> UpstreamAnswer:
     """Send the request; the response body is not read yet (streaming)."""
     headers = {
@@ -129,7 +133,7 @@ async def open_upstream(
         "x-api-key": key.reveal(),
     }
     try:
-        return await upstream.post("/v1/messages", body, headers)
+        return await upstream.post(path, body, headers)
     except (httpx.TimeoutException, TimeoutError):
         raise UpstreamError(504, "the Anthropic API did not answer in time") from None
     except (httpx.TransportError, OSError):

@@ -10,13 +10,19 @@ a huge ``metadata``) cannot ride along. The size limit is checked on the raw bod
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from patterns.upstream.envelope import UpstreamError
 
-__all__ = ["MessagesRequest", "check_request", "parse_body"]
+__all__ = [
+    "CountTokensRequest",
+    "MessagesRequest",
+    "check_count_request",
+    "check_request",
+    "parse_body",
+]
 
 _Text = Annotated[str, Field(max_length=200_000)]
 
@@ -68,12 +74,30 @@ def parse_body(raw: bytes) -> dict[str, Any]:
     return payload
 
 
-def check_request(
-    payload: dict[str, Any], *, allowed_models: tuple[str, ...], max_tokens_cap: int
-) -> MessagesRequest:
-    """Validate ``payload``; errors name the field and the rule, never echo values."""
+class CountTokensRequest(BaseModel):
+    """What ``count_tokens`` may be asked about: the same messages and system prompt as a
+    Messages request, nothing else (no tools, no ``max_tokens``)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    model: str = Field(max_length=128)
+    messages: list[Message] = Field(min_length=1, max_length=200)
+    system: _Text | None = None
+
+    def upstream_body(self) -> bytes:
+        return self.model_dump_json(exclude_none=True).encode()
+
+
+_Request = TypeVar("_Request", "MessagesRequest", "CountTokensRequest")
+
+
+def _validated(
+    model: type[_Request], payload: dict[str, Any], allowed_models: tuple[str, ...]
+) -> _Request:
+    """``payload`` as ``model``, with an allowed model; errors name the field and the rule,
+    never echo values."""
     try:
-        request = MessagesRequest.model_validate(payload)
+        request = model.model_validate(payload)
     except ValidationError as error:
         problems = []
         for item in error.errors()[:5]:
@@ -84,6 +108,21 @@ def check_request(
         raise UpstreamError(
             400, f"model: not allowed here; this service allows {', '.join(allowed_models)}"
         )
+    return request
+
+
+def check_request(
+    payload: dict[str, Any], *, allowed_models: tuple[str, ...], max_tokens_cap: int
+) -> MessagesRequest:
+    """Validate a Messages request (fields, model, ``max_tokens`` cap)."""
+    request = _validated(MessagesRequest, payload, allowed_models)
     if request.max_tokens > max_tokens_cap:
         raise UpstreamError(400, f"max_tokens: at most {max_tokens_cap} here")
     return request
+
+
+def check_count_request(
+    payload: dict[str, Any], *, allowed_models: tuple[str, ...]
+) -> CountTokensRequest:
+    """Validate a ``count_tokens`` request (fields, model)."""
+    return _validated(CountTokensRequest, payload, allowed_models)
