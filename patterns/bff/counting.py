@@ -19,7 +19,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from patterns.bff.context import bff_of, signed_in
-from patterns.bff.messages import read_body
+from patterns.bff.messages import enforce_rate_limit, read_body, stored_key
 from patterns.bff.proxy import open_upstream, upstream_error
 from patterns.bff.validation import check_count_request, parse_body
 from patterns.upstream.envelope import UpstreamError
@@ -38,24 +38,10 @@ async def count_tokens(request: Request) -> Response:
     request_id = bff.request_id()
     request.state.request_id = request_id
     who = await signed_in(request, changes_state=True)
-    if settings.defences.rate_limit:
-        decision = await bff.stores.limiter.hit(
-            f"count_tokens:{who.username}", settings.message_limit, settings.clock()
-        )
-        if not decision.allowed:
-            bff.audit.record("rate_limited", user=who.username, status=429)
-            wait = str(max(1, int(decision.retry_after + 0.999)))
-            raise UpstreamError(
-                429, "too many requests for this user; slow down", headers={"retry-after": wait}
-            )
+    await enforce_rate_limit(bff, who, "count_tokens")
     payload = parse_body(await read_body(request, settings.max_body_bytes))
     call = check_count_request(payload, allowed_models=settings.allowed_models)
-    found = await bff.vault.key_for(who.username)
-    if found is None:
-        raise UpstreamError(
-            400, "no Anthropic key stored for you; save one with PUT /keys/anthropic"
-        )
-    key, fingerprint = found
+    key, fingerprint = await stored_key(bff, who)
     assert bff.upstream is not None, "the app's lifespan did not run"
     upstream = await open_upstream(
         bff.upstream,

@@ -32,9 +32,18 @@ from patterns.bff.proxy import (
     usage_of,
 )
 from patterns.bff.validation import check_request, parse_body
+from patterns.keys import ApiKey
 from patterns.upstream.envelope import UpstreamError
 
-__all__ = ["PATHS", "SettledStream", "handle", "read_body", "router"]
+__all__ = [
+    "PATHS",
+    "SettledStream",
+    "enforce_rate_limit",
+    "handle",
+    "read_body",
+    "router",
+    "stored_key",
+]
 
 router = APIRouter()
 
@@ -77,20 +86,36 @@ def _hold_for(body: bytes, max_tokens: int) -> int:
     return max_tokens + ascii_bytes // 3 + (len(body) - ascii_bytes) + 1
 
 
+async def enforce_rate_limit(bff: Bff, who: SignedIn, bucket: str) -> None:
+    """The user's rate limit for ``bucket`` (``messages``, ``count_tokens``): 429 past it."""
+    settings = bff.settings
+    if not settings.defences.rate_limit:
+        return
+    decision = await bff.stores.limiter.hit(
+        f"{bucket}:{who.username}", settings.message_limit, settings.clock()
+    )
+    if not decision.allowed:
+        bff.audit.record("rate_limited", user=who.username, status=429)
+        wait = str(max(1, int(decision.retry_after + 0.999)))
+        raise UpstreamError(
+            429, "too many requests for this user; slow down", headers={"retry-after": wait}
+        )
+
+
+async def stored_key(bff: Bff, who: SignedIn) -> tuple[ApiKey, str]:
+    """The user's key and its fingerprint, or the 400 that says to store one."""
+    found = await bff.vault.key_for(who.username)
+    if found is None:
+        raise UpstreamError(
+            400, "no Anthropic key stored for you; save one with PUT /keys/anthropic"
+        )
+    return found
+
+
 async def _admit(bff: Bff, who: SignedIn, request: Request) -> _Admitted:
     """Refuse or admit; return what to forward and what it may cost."""
     settings = bff.settings
-    now = settings.clock()
-    if settings.defences.rate_limit:
-        decision = await bff.stores.limiter.hit(
-            f"messages:{who.username}", settings.message_limit, now
-        )
-        if not decision.allowed:
-            bff.audit.record("rate_limited", user=who.username, status=429)
-            wait = str(max(1, int(decision.retry_after + 0.999)))
-            raise UpstreamError(
-                429, "too many requests for this user; slow down", headers={"retry-after": wait}
-            )
+    await enforce_rate_limit(bff, who, "messages")
     if settings.token_budget is not None:
         used = await bff.stores.usage.get(who.username)
         if used.total_tokens >= settings.token_budget:
@@ -178,12 +203,7 @@ async def _forward(
     bff: Bff, who: SignedIn, admitted: _Admitted, request_id: str, started: float
 ) -> Response:
     body, model, stream = admitted.body, admitted.model, admitted.stream
-    found = await bff.vault.key_for(who.username)
-    if found is None:
-        raise UpstreamError(
-            400, "no Anthropic key stored for you; save one with PUT /keys/anthropic"
-        )
-    key, fingerprint = found
+    key, fingerprint = await stored_key(bff, who)
     assert bff.upstream is not None, "the app's lifespan did not run"
     upstream = await open_upstream(bff.upstream, body, key, bff.settings.anthropic_version)
     upstream_id = upstream.headers.get("request-id")
